@@ -1,0 +1,1 @@
+"""Programs built on libbatchat: batchat-server (and later the REPL and bots)."""

@@ -1,0 +1,129 @@
+"""Validation of every argument kind in the table, and name folding."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ._table import Kind
+
+MAX_NAME = 32
+MAX_PASSWORD = 256
+MAX_TOKEN = 64
+
+_REASON = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def fold(name: str) -> str:
+    """The key names compare by: NFC, then case-folded."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _is_control(ch: str) -> bool:
+    # C0, DEL and C1: they can break terminals and line framing downstream.
+    o = ord(ch)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def _name(value: str) -> str:
+    value = unicodedata.normalize("NFC", value)
+    if not 1 <= len(value) <= MAX_NAME:
+        raise ValueError(f"a name has 1 to {MAX_NAME} characters")
+    for i, ch in enumerate(value):
+        cat = unicodedata.category(ch)
+        if ch in "_-." or cat[0] == "L" or cat == "Nd" or (i and cat[0] == "M"):
+            continue
+        raise ValueError(f"a name may not contain {ch!r}")
+    return value
+
+
+def _room(value: str) -> str:
+    if not value.startswith("#"):
+        raise ValueError("a room starts with '#'")
+    return "#" + _name(value[1:])
+
+
+def _target(value: str) -> str:
+    if value == "*":
+        return value
+    return _room(value) if value.startswith("#") else _name(value)
+
+
+def _address(value: str) -> str:
+    if value in ("@", "*"):
+        return value
+    return _room(value)
+
+
+def _password(value: str) -> str:
+    if not 1 <= len(value) <= MAX_PASSWORD:
+        raise ValueError(f"a password has 1 to {MAX_PASSWORD} characters")
+    if any(_is_control(ch) for ch in value):
+        raise ValueError("a password may not contain control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value:
+        raise ValueError("the text is empty")
+    if any(_is_control(ch) and ch != "\t" for ch in value):
+        raise ValueError("the text may not contain control characters")
+    return value
+
+
+def _token(value: str) -> str:
+    if not 1 <= len(value) <= MAX_TOKEN:
+        raise ValueError(f"a token has 1 to {MAX_TOKEN} characters")
+    if any(_is_control(ch) or ch.isspace() for ch in value):
+        raise ValueError("a token may not contain spaces or control characters")
+    return value
+
+
+def _reason(value: str) -> str:
+    if not _REASON.fullmatch(value):
+        raise ValueError("a reason is a lowercase word such as 'ping-timeout'")
+    return value
+
+
+_CHECKS: dict[Kind, Callable[[str], str]] = {
+    Kind.NAME: _name,
+    Kind.ROOM: _room,
+    Kind.TARGET: _target,
+    Kind.ADDRESS: _address,
+    Kind.PASSWORD: _password,
+    Kind.TEXT: _text,
+    Kind.TOKEN: _token,
+    Kind.REASON: _reason,
+}
+
+
+def check(kind: Kind, value: object) -> object:
+    """Return ``value`` normalized for ``kind``, or raise ValueError."""
+    if kind is Kind.TIME:
+        return check_time(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return _CHECKS[kind](value)
+
+
+def check_time(value: object) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError("a time is a timezone-aware datetime")
+    value = value.astimezone(UTC)
+    # The wire carries milliseconds; finer precision could not round-trip.
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def format_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    if not _TIME.fullmatch(text):
+        raise ValueError("a time looks like 2026-01-31T12:00:00.000Z")
+    return datetime.strptime(text[:-1] + "000", "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=UTC
+    )

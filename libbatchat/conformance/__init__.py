@@ -1,0 +1,1 @@
+"""The conformance suite: semantic cases, dialect drivers, CLI and pytest plugin."""
