@@ -1,0 +1,66 @@
+"""A bounded receive buffer that turns bytes into lines."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal
+
+from ._errors import RemoteProtocolError
+
+
+class Mark(enum.Enum):
+    TOO_LONG = "TOO_LONG"
+
+
+# next_line() returns this for a line that ended but exceeded max_line; the
+# line's bytes are already gone, so the caller can only report it.
+TOO_LONG: Final = Mark.TOO_LONG
+
+
+class LineBuffer:
+    """Bytes in, complete LF-terminated lines out, in bounded memory.
+
+    ``max_line`` bounds a line including its terminator; a longer one is
+    reported as ``TOO_LONG`` and dropped. ``max_unterminated`` bytes with no
+    LF among them is fatal: whatever the peer is sending, it is not lines.
+    Both limits are decided by the byte stream alone, so the way the bytes
+    were split into ``feed`` calls never changes the outcome.
+    """
+
+    __slots__ = ("_data", "_scanned", "max_line", "max_unterminated")
+
+    def __init__(self, max_line: int, max_unterminated: int) -> None:
+        if not 0 < max_line <= max_unterminated:
+            raise ValueError("need 0 < max_line <= max_unterminated")
+        self.max_line = max_line
+        self.max_unterminated = max_unterminated
+        self._data = bytearray()
+        # How many bytes at the front are known to hold no LF, so a line
+        # arriving a byte at a time is searched once, not once per byte.
+        self._scanned = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def feed(self, data: bytes) -> None:
+        self._data += data
+
+    def next_line(self) -> bytes | Literal[Mark.TOO_LONG] | None:
+        """The next line without its LF (or CRLF), TOO_LONG, or None for more."""
+        end = self._data.find(b"\n", self._scanned, self.max_unterminated)
+        if end < 0:
+            if len(self._data) >= self.max_unterminated:
+                raise RemoteProtocolError(
+                    f"{self.max_unterminated} bytes without a line end",
+                    fatal=True,
+                    reason="line-too-long",
+                )
+            self._scanned = len(self._data)
+            return None
+        self._scanned = 0
+        if end + 1 > self.max_line:
+            del self._data[: end + 1]
+            return TOO_LONG
+        line = bytes(self._data[:end])
+        del self._data[: end + 1]
+        return line[:-1] if line.endswith(b"\r") else line

@@ -1,0 +1,100 @@
+"""Accounts in a SQLite file: durable, safe to call from worker threads.
+
+WAL with ``synchronous=FULL`` syncs every commit, and ``create`` returns only
+after its COMMIT, so an acknowledged registration survives a crash of the
+process (and a power loss if the disk honours fsync). Registrations are rare,
+so the cost of FULL does not matter.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from .._accounts import StoreError
+from .._names import fold
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class SqliteStore:
+    """An ``AccountStore`` on one SQLite connection guarded by a lock."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a
+            # writer takes the write lock up front instead of upgrading late.
+            self._db = sqlite3.connect(
+                path,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open account database {path!r}: {exc}") from exc
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(
+                    f"account database {path!r} cannot use WAL (journal mode {mode})"
+                )
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(
+                f"cannot use account database {path!r}: {exc}"
+                " (not a database, or not writable?)"
+            ) from exc
+        except StoreError:
+            self._db.close()
+            raise
+
+    def create(self, name: str, record: str) -> bool:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO accounts (key, name, record)"
+                        " VALUES (?, ?, ?)",
+                        (fold(name), name, record),
+                    )
+                    created = cur.rowcount == 1
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot store account: {exc}") from exc
+            return created
+
+    def get(self, name: str) -> tuple[str, str] | None:
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT name, record FROM accounts WHERE key = ?", (fold(name),)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read account: {exc}") from exc
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
