@@ -9,6 +9,10 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 
+# A token that rounding left a hair short of 1.0 at its due time still counts,
+# so a caller woken exactly at ``due()`` always gets it.
+_WHOLE = 1.0 - 1e-9
+
 
 class TokenBucket:
     """``burst`` tokens at once, refilled at ``rate`` tokens per second."""
@@ -30,15 +34,15 @@ class TokenBucket:
     def take(self, now: float) -> bool:
         """Spend one token if one is available at ``now``."""
         self._refill(now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= _WHOLE:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 
     def due(self, now: float) -> float:
         """When the next token is available (``now`` if one already is)."""
         self._refill(now)
-        if self._tokens >= 1.0:
+        if self._tokens >= _WHOLE:
             return now
         return self._stamp + (1.0 - self._tokens) / self.rate
 

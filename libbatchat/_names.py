@@ -118,7 +118,10 @@ def check_time(value: object) -> datetime:
 
 
 def format_time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime's %Y: it does not zero-pad years before 1000 on glibc,
+    # and parse_time needs four digits.
+    ms = value.microsecond // 1000
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{ms:03d}Z"
 
 
 def parse_time(text: str) -> datetime:

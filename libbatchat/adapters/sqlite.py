@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from .._accounts import StoreError
-from .._names import fold
+from libbatchat._accounts import StoreError
+from libbatchat._names import fold
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -72,8 +72,8 @@ class SqliteStore:
                     created = cur.rowcount == 1
                     self._db.execute("COMMIT")
                 except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    # A no-op if SQLite already rolled back on its own.
+                    self._db.rollback()
                     raise
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot store account: {exc}") from exc

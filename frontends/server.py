@@ -1,0 +1,257 @@
+"""batchat-server: run a BatChat server on either adapter.
+
+Every server limit (``libbatchat._config.Limits``) is a flag and a
+``BATCHAT_*`` environment variable, generated from ``_config.describe()`` so
+a new limit needs no change here. A flag beats the environment, which beats
+the default. SIGINT and SIGTERM shut down gracefully: every client is sent
+``CLOSING shutdown``, output is flushed, the database is closed, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from libbatchat import AccountStore, Limits, MemoryStore, StoreError, __version__
+from libbatchat._config import describe
+from libbatchat.adapters import aio, threaded
+from libbatchat.adapters.sqlite import SqliteStore
+
+PROG = "batchat-server"
+ENV_PREFIX = "BATCHAT_"
+MEMORY = ":memory:"
+
+log = logging.getLogger("batchat.server")
+
+
+class UsageError(Exception):
+    """A bad setting: one line on stderr, exit 2."""
+
+
+class StartError(Exception):
+    """The server cannot start (port taken, database unusable): exit 1."""
+
+
+def default_db(environ: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/batchat/accounts.db``, else under ``~/.local/share``."""
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "batchat" / "accounts.db"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _env(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Run a BatChat (protocol 2) chat server.",
+        epilog=(
+            "Every limit may also be set by its environment variable "
+            "(BATCHAT_MAX_LINE=2048 ...); a flag beats the environment, "
+            "which beats the default. SIGINT or SIGTERM shuts down cleanly."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=(
+            "address to listen on (default 127.0.0.1: this machine only; "
+            "use --host 0.0.0.0 to accept clients from your LAN)"
+        ),
+    )
+    parser.add_argument(
+        "--port", type=int, default=50000, help="TCP port (default 50000; 0: any)"
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help=(
+            f"account database, a SQLite file (default {default_db(environ)}, "
+            f"its directory created); {MEMORY} keeps accounts in memory only"
+        ),
+    )
+    parser.add_argument(
+        "--adapter",
+        choices=("asyncio", "threaded"),
+        default="asyncio",
+        help="I/O adapter (default asyncio)",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run the asyncio adapter on uvloop, if it is installed",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="log level (default INFO); logs go to stderr",
+    )
+    group = parser.add_argument_group(
+        "limits", "server limits; each also read from the environment variable shown"
+    )
+    for name, default, text in describe():
+        help_text = f"{text} (default {default}; env {_env(name)})"
+        if isinstance(default, bool):
+            group.add_argument(
+                _flag(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                _flag(name),
+                dest=name,
+                type=type(default),
+                default=None,
+                metavar="N" if isinstance(default, int) else "X",
+                help=help_text,
+            )
+    return parser
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _from_env(name: str, default: object, raw: str) -> object:
+    try:
+        if isinstance(default, bool):
+            word = raw.strip().lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return word in _TRUE
+        if isinstance(default, int):
+            return int(raw)
+        return float(raw)
+    except ValueError:
+        kind = type(default).__name__
+        raise UsageError(f"{_env(name)}={raw!r} is not a valid {kind}") from None
+
+
+def limits_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Limits:
+    """The limits: each from its flag, else its environment variable, else default."""
+    values: dict[str, object] = {}
+    for name, default, _text in describe():
+        flag = getattr(args, name)
+        if flag is not None:
+            values[name] = flag
+        elif _env(name) in environ:
+            values[name] = _from_env(name, default, environ[_env(name)])
+    try:
+        return Limits(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UsageError(f"invalid limits: {exc}") from None
+
+
+def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
+    if db == MEMORY:
+        return MemoryStore()
+    path = Path(db) if db is not None else default_db(environ)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteStore(str(path))
+    except OSError as exc:
+        raise StartError(
+            f"cannot create the directory of {str(path)!r}: {exc}"
+        ) from exc
+    except StoreError as exc:
+        raise StartError(str(exc)) from exc
+
+
+def _listen_error(args: argparse.Namespace, exc: OSError) -> StartError:
+    # The loops word bind errors differently; the errno's own text is short
+    # and the same for both adapters.
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    return StartError(f"cannot listen on {args.host}:{args.port}: {why}")
+
+
+def _announce(adapter: str, host: str, port: int, db: str) -> None:
+    # Tests (and scripts) run with --port 0 and read the port from this line.
+    print(f"{PROG} listening on {host}:{port} ({adapter}, db {db})", flush=True)
+
+
+async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) -> None:
+    try:
+        await server.start()
+    except OSError as exc:
+        server.core.accounts.close()
+        raise _listen_error(args, exc) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    _announce("asyncio", args.host, server.port, db)
+    await stop.wait()
+    log.info("signal received: shutting down")
+    await server.close()
+
+
+def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) -> None:
+    try:
+        server.start()
+    except OSError as exc:
+        server.core.accounts.close()
+        raise _listen_error(args, exc) from exc
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    _announce("threaded", args.host, server.port, db)
+    # Event.wait in the main thread is woken by signal handlers, so the
+    # handler runs and sets the event at once.
+    stop.wait()
+    log.info("signal received: shutting down")
+    server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    environ = os.environ
+    parser = build_parser(environ)
+    args = parser.parse_args(argv)
+    try:
+        limits = limits_from(args, environ)
+    except UsageError as exc:
+        parser.error(str(exc))
+    if args.uvloop and args.adapter != "asyncio":
+        parser.error("--uvloop needs --adapter asyncio")
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    db = args.db if args.db is not None else str(default_db(environ))
+    try:
+        store = open_store(args.db, environ)
+        if args.adapter == "asyncio":
+            aio_server = aio.Server(args.host, args.port, limits=limits, accounts=store)
+            aio.run(_serve_asyncio(args, aio_server, db), use_uvloop=args.uvloop)
+        else:
+            thr_server = threaded.Server(
+                args.host, args.port, limits=limits, accounts=store
+            )
+            _serve_threaded(args, thr_server, db)
+    except StartError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

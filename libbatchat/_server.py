@@ -1,0 +1,718 @@
+"""The server core: sessions, presence, rooms and limits, without any I/O.
+
+Adapters feed it bytes and time and carry out the ``Output`` it returns. Slow
+work (password hashing, account storage) comes back as a ``Job`` that the
+adapter runs in a worker thread before calling ``finish``; meanwhile later
+lines of that session wait, so replies stay in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, KeysView
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
+from ._accounts import verify_password as _verify
+from ._config import Limits
+from ._connection import NEED_DATA, Connection, Role
+from ._errors import RemoteProtocolError
+from ._events import (
+    Chat,
+    Closing,
+    Command,
+    ConnectionClosed,
+    Greeting,
+    Join,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Nick,
+    Offline,
+    Online,
+    Part,
+    Ping,
+    Quit,
+    Register,
+    Reply,
+    Rooms,
+    ServerPing,
+    Who,
+)
+from ._grammar import serialize
+from ._limits import (
+    ConnectionCounter,
+    KeyedWindows,
+    SendQueueGuard,
+    SlidingWindow,
+    TokenBucket,
+    address_key,
+)
+from ._names import fold
+from ._table import CODES
+
+log = logging.getLogger("libbatchat.server")
+
+_CODE = {c.name: c.code for c in CODES.values()}
+REGISTERED = _CODE["REGISTERED"]
+LOGGED_IN = _CODE["LOGGED_IN"]
+SENT = _CODE["SENT"]
+NOT_SENT = _CODE["NOT_SENT"]
+BYE = _CODE["BYE"]
+NICK_OK = _CODE["NICK_OK"]
+USERS = _CODE["USERS"]
+ROOMS = _CODE["ROOMS"]
+JOINED = _CODE["JOINED"]
+PARTED = _CODE["PARTED"]
+PONG = _CODE["PONG"]
+NOT_LOGGED_IN = _CODE["NOT_LOGGED_IN"]
+ALREADY_LOGGED_IN = _CODE["ALREADY_LOGGED_IN"]
+NAME_TAKEN = _CODE["NAME_TAKEN"]
+BAD_CREDENTIALS = _CODE["BAD_CREDENTIALS"]
+NAME_ONLINE = _CODE["NAME_ONLINE"]
+NOT_MEMBER = _CODE["NOT_MEMBER"]
+TOO_MANY_ATTEMPTS = _CODE["TOO_MANY_ATTEMPTS"]
+SERVER_ERROR = _CODE["SERVER_ERROR"]
+
+# What waits in a session's backlog: a command, or the error reply a bad
+# line earned.
+_Item = Command | Reply
+
+
+class Session:
+    """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``."""
+
+    def __init__(self, id: int, peer: str, limits: Limits, now: float) -> None:
+        self.id = id
+        self.peer = peer
+        self.name: str | None = None
+        self.connection = Connection(
+            Role.SERVER,
+            max_line=limits.max_line,
+            max_unterminated=limits.max_unterminated,
+        )
+        self.open = True
+        self._key = ""
+        self._name = ""
+        self._rooms: dict[str, None] = {}
+        self._backlog: deque[tuple[_Item, int]] = deque()
+        self._backlog_bytes = 0
+        self._job: Job | None = None
+        self._job_command: Command | None = None
+        self._claim: str | None = None
+        self._bucket = TokenBucket(limits.burst, limits.rate, now)
+        self._failed_logins = SlidingWindow(limits.login_attempts, limits.login_window)
+        self._send_queue = SendQueueGuard(
+            limits.send_queue_hard,
+            limits.send_queue_soft,
+            limits.send_queue_soft_seconds,
+        )
+        self._connected_at = now
+        self._last_rx = now
+        self._pinged = False
+        self._pings = 0
+        self._lines = 0
+        self._paused = False
+        self._scheduled: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} {self.peer} {self.name or '-'}>"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Blocking work for a worker thread; ``run`` never raises."""
+
+    session: Session
+    run: Callable[[], object]
+
+
+@dataclass
+class Output:
+    """What the adapter must do, in order, after a call into the core."""
+
+    sends: list[tuple[Session, bytes]] = field(default_factory=list)
+    closes: list[Session] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    pause: list[Session] = field(default_factory=list)
+    resume: list[Session] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: BaseException
+
+
+def _guarded(work: Callable[[], object]) -> Callable[[], object]:
+    def run() -> object:
+        try:
+            return work()
+        except Exception as exc:
+            # The adapter's worker must never see an exception: it comes back
+            # as a result, and finish() turns it into ERRO-710.
+            return _Failure(exc)
+
+    return run
+
+
+@dataclass
+class _Room:
+    display: str
+    members: dict[Session, None] = field(default_factory=dict)
+
+
+_Handler = Callable[[Session, Any, float, Output], Reply | None]
+
+
+class ServerCore:
+    """All sessions, presence and rooms of one server. Not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        accounts: AccountStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.accounts: AccountStore = (
+            accounts if accounts is not None else MemoryStore()
+        )
+        self._clock = clock
+        self._wall = wall
+        lim = self.limits
+        self._sessions: dict[Session, None] = {}
+        self._online: dict[str, Session] = {}
+        self._rooms: dict[str, _Room] = {}
+        # Names being registered or taken as a guest while a Job runs: held
+        # until finish(), even if the session is gone, so a guest can never
+        # slip onto a name whose account is being created (and vice versa).
+        self._claims: dict[str, Session] = {}
+        self._per_ip = ConnectionCounter(lim.max_per_ip, lim.exempt_loopback)
+        self._ip_failures = KeyedWindows(lim.ip_login_attempts, lim.ip_login_window)
+        self._heap: list[tuple[float, int, Session]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._dummy = dummy_record(n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p)
+        self._greeting = Greeting(
+            max_line=lim.max_line,
+            burst=lim.burst,
+            rate=lim.rate,
+            ping=lim.ping_interval,
+            ping_timeout=lim.ping_timeout,
+            login_timeout=lim.login_timeout,
+        )
+        self._handlers: dict[type[Command], _Handler] = {
+            Register: self._register,
+            Login: self._login,
+            Nick: self._nick,
+            Who: self._who,
+            Chat: self._chat,
+            Rooms: self._list_rooms,
+            Join: self._join,
+            Part: self._part,
+            Ping: self._ping,
+            Quit: self._quit,
+        }
+
+    @property
+    def sessions(self) -> KeysView[Session]:
+        """The live sessions, oldest first."""
+        return self._sessions.keys()
+
+    # -- entry points ---------------------------------------------------------
+
+    def connect(self, peer: str) -> tuple[Session, Output]:
+        now = self._clock()
+        session = Session(next(self._ids), peer, self.limits, now)
+        out = Output()
+        if not self._per_ip.acquire(peer):
+            log.warning("refused connection from %s: too many connections", peer)
+            closing = Closing(
+                reason="too-many-connections",
+                text="too many connections from your address",
+            )
+            out.sends.append((session, session.connection.send(closing)))
+            session.open = False
+            out.closes.append(session)
+            return session, out
+        self._sessions[session] = None
+        out.sends.append((session, session.connection.send(self._greeting)))
+        log.info("session %d connected from %s", session.id, peer)
+        self._settle(session, now, out)
+        return session, out
+
+    def receive(self, session: Session, data: bytes) -> Output:
+        out = Output()
+        if not session.open:
+            return out
+        now = self._clock()
+        if data:
+            session._last_rx = now
+            session._pinged = False
+        session.connection.receive_data(data)
+        self._drain(session, out)
+        self._pump(session, now, out)
+        self._settle(session, now, out)
+        return out
+
+    def finish(self, job: Job, result: object) -> Output:
+        out = Output()
+        session = job.session
+        if session._job is not job:
+            return out
+        command = session._job_command
+        session._job = session._job_command = None
+        if session._claim is not None:
+            del self._claims[session._claim]
+            session._claim = None
+        now = self._clock()
+        if isinstance(command, Login) and result is None:
+            # Counted even when the session is gone, so hanging up right after
+            # each guess does not dodge the per-address limit.
+            session._failed_logins.record(now)
+            self._ip_failures.record(address_key(session.peer), now)
+            log.warning("failed login for %s from %s", command.user, session.peer)
+        if not session.open:
+            return out
+        if isinstance(command, Register):
+            reply = self._registered(session, command, result)
+        elif isinstance(command, Login):
+            reply = self._logged_in(session, command, result, out)
+        else:
+            assert isinstance(command, Nick)
+            reply = self._nicked(session, command, result, out)
+        self._reply(session, reply, out)
+        self._pump(session, now, out)
+        self._settle(session, now, out)
+        return out
+
+    def disconnect(self, session: Session) -> Output:
+        out = Output()
+        self._end(session, "connection lost", out)
+        return out
+
+    def send_queue(self, session: Session, queued: int) -> Output:
+        out = Output()
+        if not session.open:
+            return out
+        now = self._clock()
+        if session._send_queue.update(queued, now):
+            self._close(session, "send-queue", "you read too slowly", out)
+        else:
+            self._settle(session, now, out)
+        return out
+
+    def tick(self) -> Output:
+        out = Output()
+        now = self._clock()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, session = heapq.heappop(heap)
+            if not session.open or when != session._scheduled:
+                continue
+            session._scheduled = None
+            self._timers(session, now, out)
+            self._settle(session, now, out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        now = self._clock()
+        heap = self._heap
+        while heap:
+            when, _, session = heap[0]
+            heapq.heappop(heap)
+            if not session.open or when != session._scheduled:
+                continue
+            # Entries are only ever early (a later deadline does not re-push),
+            # so bring this one up to date before trusting it.
+            session._scheduled = None
+            self._schedule(session, now)
+            if session._scheduled == when:
+                return when
+        return None
+
+    def shutdown(self, text: str = "server shutting down") -> Output:
+        out = Output()
+        closing = Closing(reason="shutdown", text=text)
+        # Everyone goes at once, so no one is told about anyone else leaving.
+        for session in list(self._sessions):
+            out.sends.append((session, session.connection.send(closing)))
+            out.closes.append(session)
+            session.open = False
+            self._per_ip.release(session.peer)
+        log.info("shutdown: closed %d sessions", len(self._sessions))
+        self._sessions.clear()
+        self._online.clear()
+        self._rooms.clear()
+        self._heap.clear()
+        return out
+
+    # -- input ----------------------------------------------------------------
+
+    def _drain(self, session: Session, out: Output) -> None:
+        # Parse every complete line now, so framing errors (8 KiB without a
+        # line end) are caught at once even while flood control holds lines.
+        conn = session.connection
+        while True:
+            before = conn.buffered
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                if exc.fatal:
+                    self._close(session, exc.reason or "line-too-long", str(exc), out)
+                    return
+                item: _Item = exc.reply_hint or Reply(code=SERVER_ERROR)
+            else:
+                if event is NEED_DATA:
+                    return
+                if isinstance(event, ConnectionClosed):
+                    # The Connection is CLOSED now and can answer nothing, so
+                    # lines still held back die with it, as on a drop.
+                    self._end(session, "connection closed", out)
+                    out.closes.append(session)
+                    return
+                assert isinstance(event, Command)
+                item = event
+            size = max(0, before - conn.buffered)
+            session._backlog.append((item, size))
+            session._backlog_bytes += size
+
+    def _pump(self, session: Session, now: float, out: Output) -> None:
+        backlog = session._backlog
+        while session.open and backlog and session._job is None:
+            item, size = backlog[0]
+            if not session._bucket.take(now):
+                return
+            backlog.popleft()
+            session._backlog_bytes -= size
+            self._process(session, item, now, out)
+
+    def _process(self, session: Session, item: _Item, now: float, out: Output) -> None:
+        if session.name is None:
+            session._lines += 1
+            if session._lines > self.limits.lines_before_login:
+                self._close(session, "too-many-lines", "log in first", out)
+                return
+        if isinstance(item, Reply):
+            self._reply(session, item, out)
+            return
+        spec = item.spec()
+        if not spec.has_reply:
+            return
+        reply: Reply | None
+        if spec.needs_login and session.name is None:
+            reply = Reply(code=NOT_LOGGED_IN, text="log in first")
+        elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
+            reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
+        else:
+            try:
+                reply = self._handlers[type(item)](session, item, now, out)
+            except Exception:
+                log.exception("session %d: error handling %s", session.id, spec.verb)
+                reply = Reply(code=SERVER_ERROR, text="internal error")
+        if reply is not None:
+            self._reply(session, reply, out)
+
+    # -- commands -------------------------------------------------------------
+
+    def _start_job(
+        self,
+        session: Session,
+        command: Command,
+        work: Callable[[], object],
+        out: Output,
+    ) -> None:
+        job = Job(session, _guarded(work))
+        session._job = job
+        session._job_command = command
+        out.jobs.append(job)
+
+    def _register(
+        self, session: Session, cmd: Register, now: float, out: Output
+    ) -> Reply | None:
+        key = fold(cmd.user)
+        if key in self._online or key in self._claims:
+            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+        self._claims[key] = session
+        session._claim = key
+        lim, store, user, password = self.limits, self.accounts, cmd.user, cmd.password
+
+        def work() -> object:
+            record = hash_password(
+                password, n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p
+            )
+            return store.create(user, record)
+
+        self._start_job(session, cmd, work, out)
+        return None
+
+    def _registered(self, session: Session, cmd: Register, result: object) -> Reply:
+        if result is True:
+            log.info("account %s registered from %s", cmd.user, session.peer)
+            return Reply(code=REGISTERED, text="account created")
+        if result is False:
+            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+        return self._failed(session, cmd, result)
+
+    def _login(
+        self, session: Session, cmd: Login, now: float, out: Output
+    ) -> Reply | None:
+        if not (
+            session._failed_logins.allowed(now)
+            and self._ip_failures.allowed(address_key(session.peer), now)
+        ):
+            log.warning("login throttled for session %d (%s)", session.id, session.peer)
+            return Reply(code=TOO_MANY_ATTEMPTS, text="too many failed logins")
+        store, user, password, dummy = (
+            self.accounts,
+            cmd.user,
+            cmd.password,
+            self._dummy,
+        )
+
+        def work() -> object:
+            found = store.get(user)
+            if found is None:
+                # Same cost as a real check: timing must not tell whether the
+                # account exists.
+                _verify(password, dummy)
+                return None
+            return found[0] if _verify(password, found[1]) else None
+
+        self._start_job(session, cmd, work, out)
+        return None
+
+    def _logged_in(
+        self, session: Session, cmd: Login, result: object, out: Output
+    ) -> Reply:
+        if result is None:
+            return Reply(code=BAD_CREDENTIALS, text="invalid user or password")
+        if not isinstance(result, str):
+            return self._failed(session, cmd, result)
+        if fold(result) in self._online:
+            return Reply(code=NAME_ONLINE, text=f"{result} is already online")
+        self._enter(session, result, "account", out)
+        return Reply(code=LOGGED_IN, text=result)
+
+    def _nick(
+        self, session: Session, cmd: Nick, now: float, out: Output
+    ) -> Reply | None:
+        key = fold(cmd.nick)
+        if key in self._online:
+            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
+        self._claims[key] = session
+        session._claim = key
+        store, nick = self.accounts, cmd.nick
+        self._start_job(session, cmd, lambda: store.get(nick) is not None, out)
+        return None
+
+    def _nicked(
+        self, session: Session, cmd: Nick, result: object, out: Output
+    ) -> Reply:
+        if result is True:
+            return Reply(code=NAME_TAKEN, text=f"an account owns {cmd.nick}")
+        if result is not False:
+            return self._failed(session, cmd, result)
+        if fold(cmd.nick) in self._online:
+            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
+        self._enter(session, cmd.nick, "guest", out)
+        return Reply(code=NICK_OK, text=cmd.nick)
+
+    def _failed(self, session: Session, cmd: Command, result: object) -> Reply:
+        error = result.error if isinstance(result, _Failure) else result
+        log.error("session %d: %s failed: %r", session.id, cmd.VERB, error)
+        return Reply(code=SERVER_ERROR, text="the server failed; try again")
+
+    def _who(self, session: Session, cmd: Who, now: float, out: Output) -> Reply:
+        members: list[Session]
+        if cmd.room is None:
+            members = list(self._online.values())
+        else:
+            room = self._rooms.get(fold(cmd.room))
+            members = list(room.members) if room is not None else []
+        names = [name for _, name in sorted((m._key, m._name) for m in members)]
+        return Reply(code=USERS, text=" ".join(names))
+
+    def _list_rooms(
+        self, session: Session, cmd: Rooms, now: float, out: Output
+    ) -> Reply:
+        text = " ".join(
+            f"{room.display}={len(room.members)}"
+            for _, room in sorted(self._rooms.items())
+        )
+        return Reply(code=ROOMS, text=text)
+
+    def _chat(self, session: Session, cmd: Chat, now: float, out: Output) -> Reply:
+        target = cmd.target
+        recipients: list[Session]
+        if target == "*":
+            address = "*"
+            recipients = [s for s in self._online.values() if s is not session]
+        elif target.startswith("#"):
+            room = self._rooms.get(fold(target))
+            if room is None or session not in room.members:
+                return Reply(code=NOT_SENT, text=f"you are not in {target}")
+            address = room.display
+            recipients = [s for s in room.members if s is not session]
+        else:
+            other = self._online.get(fold(target))
+            if other is None:
+                return Reply(code=NOT_SENT, text=f"{target} is not online")
+            address = "@"
+            recipients = [other]
+        stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
+        line = serialize(
+            Message(sender=session._name, address=address, time=stamp, text=cmd.text)
+        )
+        for recipient in recipients:
+            out.sends.append((recipient, line))
+        return Reply(code=SENT, text="delivered")
+
+    def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
+        key = fold(cmd.room)
+        room = self._rooms.get(key)
+        if room is None:
+            room = self._rooms[key] = _Room(cmd.room)
+        if session not in room.members:
+            line = serialize(Joined(room=room.display, user=session._name))
+            for member in room.members:
+                out.sends.append((member, line))
+            room.members[session] = None
+            session._rooms[key] = None
+            log.info("%s joined %s", session._name, room.display)
+        return Reply(code=JOINED, text=room.display)
+
+    def _part(self, session: Session, cmd: Part, now: float, out: Output) -> Reply:
+        key = fold(cmd.room)
+        if key not in session._rooms:
+            return Reply(code=NOT_MEMBER, text=f"you are not in {cmd.room}")
+        display = self._rooms[key].display
+        self._leave(session, key, out)
+        return Reply(code=PARTED, text=display)
+
+    def _ping(self, session: Session, cmd: Ping, now: float, out: Output) -> Reply:
+        return Reply(code=PONG, text=cmd.token or "")
+
+    def _quit(self, session: Session, cmd: Quit, now: float, out: Output) -> None:
+        self._reply(session, Reply(code=BYE, text="bye"), out)
+        self._end(session, "quit", out)
+        out.closes.append(session)
+
+    # -- presence -------------------------------------------------------------
+
+    def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
+        session.name = session._name = name
+        session._key = fold(name)
+        line = serialize(Online(user=name))
+        for other in self._online.values():
+            out.sends.append((other, line))
+        self._online[session._key] = session
+        log.info("%s logged in (%s) from %s", name, kind, session.peer)
+
+    def _leave(self, session: Session, key: str, out: Output) -> None:
+        room = self._rooms[key]
+        del room.members[session]
+        del session._rooms[key]
+        if room.members:
+            line = serialize(Left(room=room.display, user=session._name))
+            for member in room.members:
+                out.sends.append((member, line))
+        else:
+            del self._rooms[key]
+        log.info("%s left %s", session._name, room.display)
+
+    def _end(self, session: Session, why: str, out: Output) -> None:
+        """End a session: rooms first, then OFFLINE (spec 9.1)."""
+        if not session.open:
+            return
+        session.open = False
+        del self._sessions[session]
+        self._per_ip.release(session.peer)
+        if session.name is not None:
+            for key in list(session._rooms):
+                self._leave(session, key, out)
+            del self._online[session._key]
+            line = serialize(Offline(user=session.name))
+            for other in self._online.values():
+                out.sends.append((other, line))
+            log.info("%s logged out (%s)", session.name, why)
+        log.info("session %d ended (%s)", session.id, why)
+
+    def _close(self, session: Session, reason: str, text: str, out: Output) -> None:
+        out.sends.append(
+            (session, session.connection.send(Closing(reason=reason, text=text)))
+        )
+        log.info("closing session %d: %s", session.id, reason)
+        self._end(session, reason, out)
+        out.closes.append(session)
+
+    def _reply(self, session: Session, reply: Reply, out: Output) -> None:
+        out.sends.append((session, session.connection.send(reply)))
+
+    # -- time -----------------------------------------------------------------
+
+    def _timers(self, session: Session, now: float, out: Output) -> None:
+        lim = self.limits
+        if session._send_queue.expired(now):
+            self._close(session, "send-queue", "you read too slowly", out)
+            return
+        if session.name is None and now >= session._connected_at + lim.login_timeout:
+            self._close(session, "login-timeout", "you did not log in in time", out)
+            return
+        if session._paused:
+            # We stopped reading it: its silence is ours, not the client's.
+            session._last_rx = now
+        silent = now - session._last_rx
+        if silent >= lim.ping_timeout:
+            self._close(session, "ping-timeout", "no answer to PING", out)
+            return
+        if not session._pinged and silent >= lim.ping_interval:
+            session._pinged = True
+            session._pings += 1
+            ping = ServerPing(token=str(session._pings))
+            out.sends.append((session, session.connection.send(ping)))
+        self._pump(session, now, out)
+
+    def _deadline(self, session: Session, now: float) -> float:
+        lim = self.limits
+        when = session._last_rx + (
+            lim.ping_timeout if session._pinged else lim.ping_interval
+        )
+        if session.name is None:
+            when = min(when, session._connected_at + lim.login_timeout)
+        soft = session._send_queue.deadline
+        if soft is not None:
+            when = min(when, soft)
+        if session._backlog and session._job is None:
+            when = min(when, session._bucket.due(now))
+        return when
+
+    def _schedule(self, session: Session, now: float) -> None:
+        # Only an earlier deadline is pushed; a later one is found when the
+        # early entry pops, which keeps the heap at about one entry per session.
+        when = self._deadline(session, now)
+        if session._scheduled is None or when < session._scheduled:
+            session._scheduled = when
+            heapq.heappush(self._heap, (when, next(self._seq), session))
+
+    def _settle(self, session: Session, now: float, out: Output) -> None:
+        """After any change to ``session``: flow control and its next timer."""
+        if not session.open:
+            return
+        waiting = session._backlog_bytes + session.connection.buffered
+        if not session._paused and waiting > self.limits.recv_queue:
+            session._paused = True
+            out.pause.append(session)
+        elif session._paused and waiting <= self.limits.recv_queue:
+            session._paused = False
+            out.resume.append(session)
+        self._schedule(session, now)

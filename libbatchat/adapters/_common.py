@@ -1,0 +1,64 @@
+"""What the asyncio and threaded adapters share: nothing here does I/O."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from libbatchat._events import Push
+
+log = logging.getLogger("libbatchat.adapters")
+
+# A connection the core has closed still gets its queued output flushed, but a
+# peer that never reads would hold the socket forever; after this many seconds
+# the adapter drops the bytes and aborts.
+CLOSE_GRACE = 10.0
+
+# How long a graceful close() waits for in-flight jobs and for every
+# connection's output to drain before it gives up and aborts.
+SHUTDOWN_GRACE = 10.0
+
+# Worker threads for jobs (password hashing, account I/O). scrypt holds no GIL
+# and SQLite serializes writers anyway, so a few threads are enough.
+DEFAULT_WORKERS = 4
+
+# What a client hands to ``on_push`` and what it puts in its push queue.
+PushCallback = Callable[[Push], object]
+
+
+def format_peer(address: Any) -> str:
+    """``host:port`` (``[v6]:port`` for IPv6) of a socket address.
+
+    This is the form the core parses for its per-address limits.
+    """
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = str(address[0]), address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(address)
+
+
+class QueueMeter:
+    """Decides when a connection's unsent byte count is worth telling the core.
+
+    The core only acts on the send-queue limits (soft and hard), so counts far
+    below the soft limit carry no news; reporting every one would cost a core
+    call per line sent. The meter reports every count at or above ``floor``
+    and the first one that falls back below it, so the core always knows
+    whether a connection is over a limit. Like asyncio's low-water mark,
+    ``floor`` is a quarter of the soft limit.
+    """
+
+    __slots__ = ("floor", "reported")
+
+    def __init__(self, soft_limit: int) -> None:
+        self.floor = soft_limit // 4
+        self.reported = 0
+
+    def due(self, queued: int) -> bool:
+        if queued == self.reported:
+            return False
+        if queued >= self.floor or self.reported >= self.floor:
+            self.reported = queued
+            return True
+        return False

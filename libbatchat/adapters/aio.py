@@ -1,0 +1,519 @@
+"""The asyncio adapter: a server on protocols and transports, and a client.
+
+The server owns one ``ServerCore``. Every callback feeds the core and applies
+the ``Output`` it returns: writes, closes, reading paused or resumed, jobs run
+in a thread pool. One timer, re-armed after every core call, runs
+``core.tick()`` at ``core.next_deadline()``. The core is only ever called from
+the event loop thread, so it needs no lock.
+
+The client drives a client-role ``Connection``: replies resolve the futures of
+``request()`` in order, pushes go to ``async for push in client``, and the
+server's PING is answered with PONG without the caller seeing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import importlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+from libbatchat._accounts import AccountStore
+from libbatchat._config import Limits
+from libbatchat._connection import NEED_DATA, Connection, Role
+from libbatchat._errors import RemoteProtocolError
+from libbatchat._events import (
+    Closing,
+    Command,
+    ConnectionClosed,
+    Greeting,
+    Pong,
+    Push,
+    Reply,
+    ServerPing,
+)
+from libbatchat._server import Job, Output, ServerCore, Session
+
+from ._common import (
+    CLOSE_GRACE,
+    DEFAULT_WORKERS,
+    SHUTDOWN_GRACE,
+    QueueMeter,
+    format_peer,
+    log,
+)
+
+__all__ = ["Client", "Server", "run"]
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
+    """``asyncio.run(main)``, on uvloop's event loop when asked and installed."""
+    if use_uvloop:
+        try:
+            # Imported by name: uvloop is optional and ships no type stubs.
+            uvloop: Any = importlib.import_module("uvloop")
+        except ImportError:
+            log.warning("uvloop is not installed; using the default event loop")
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
+
+
+# -- server -------------------------------------------------------------------
+
+
+class _ServerProtocol(asyncio.Protocol):
+    """One connection: bytes in to the core, the core's output out."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.meter = QueueMeter(server.limits.send_queue_soft)
+        self.closing = False
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        # pause_writing() fires at the soft limit, which is exactly when the
+        # core needs to start watching this connection.
+        transport.set_write_buffer_limits(high=self.server.limits.send_queue_soft)
+        peer = format_peer(transport.get_extra_info("peername"))
+        session, out = self.server.core.connect(peer)
+        self.session = session
+        self.server.protocols[session] = self
+        log.debug("transport open %s (session %d)", peer, session.id)
+        self.server.apply(out)
+
+    def data_received(self, data: bytes) -> None:
+        if self.session is not None and not self.closing:
+            self.server.apply(self.server.core.receive(self.session, data))
+
+    def eof_received(self) -> bool:
+        if self.session is not None and not self.closing:
+            self.server.apply(self.server.core.receive(self.session, b""))
+        # Keep the transport: the core decides when to close it, after the
+        # replies still owed to the lines that came before the EOF.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if self.session is None:
+            return
+        session = self.session
+        self.server.protocols.pop(session, None)
+        log.debug("transport closed %s (session %d)", session.peer, session.id)
+        self.server.apply(self.server.core.disconnect(session))
+
+    def pause_writing(self) -> None:
+        self.report_queue()
+
+    def resume_writing(self) -> None:
+        self.report_queue()
+
+    def report_queue(self) -> None:
+        if self.session is None or self.transport is None or self.closing:
+            return
+        queued = self.transport.get_write_buffer_size()
+        if self.meter.due(queued):
+            self.server.apply(self.server.core.send_queue(self.session, queued))
+
+    def close(self) -> None:
+        """Close once the queued output is written, or abort after a grace."""
+        if self.closing or self.transport is None:
+            return
+        self.closing = True
+        transport = self.transport
+        transport.close()
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(self.server.close_grace, transport.abort)
+        self.lost.add_done_callback(lambda _: handle.cancel())
+
+
+class Server:
+    """A BatChat server on asyncio transports.
+
+    ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
+    then on: ``close()`` closes it.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: Limits | None = None,
+        accounts: AccountStore | None = None,
+        workers: int = DEFAULT_WORKERS,
+        close_grace: float = CLOSE_GRACE,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.close_grace = close_grace
+        self._clock: Callable[[], float] = time.monotonic
+        self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
+        self.limits = self.core.limits
+        self.protocols: dict[Session, _ServerProtocol] = {}
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="batchat-job"
+        )
+        self._jobs: set[asyncio.Future[object]] = set()
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._pending: collections.deque[Output] = collections.deque()
+        self._applying = False
+        self._closed = False
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("server not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Bind and start accepting. Raises ``OSError`` if the port is taken."""
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _ServerProtocol(self), self.host, self.requested_port
+        )
+        log.info("listening on %s:%d", self.host, self.port)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._server.serve_forever()
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- applying the core's output -------------------------------------------
+
+    def apply(self, out: Output) -> None:
+        """Carry out ``out`` and whatever the core says in answer to it."""
+        self._pending.append(out)
+        if self._applying:
+            # An outer apply() is draining the queue; it keeps the order.
+            return
+        self._applying = True
+        try:
+            while self._pending:
+                self._apply_one(self._pending.popleft())
+        finally:
+            self._applying = False
+        self._arm_timer()
+
+    def _apply_one(self, out: Output) -> None:
+        written: dict[Session, _ServerProtocol] = {}
+        for session, data in out.sends:
+            proto = self.protocols.get(session)
+            if proto is None or proto.closing or proto.transport is None:
+                continue
+            proto.transport.write(data)
+            written[session] = proto
+        for session in out.pause:
+            proto = self.protocols.get(session)
+            if proto is not None and proto.transport is not None:
+                proto.transport.pause_reading()
+        for session in out.resume:
+            proto = self.protocols.get(session)
+            if (
+                proto is not None
+                and proto.transport is not None
+                and not proto.closing
+                and not proto.transport.is_closing()
+            ):
+                proto.transport.resume_reading()
+        for session in out.closes:
+            proto = self.protocols.get(session)
+            written.pop(session, None)
+            if proto is not None:
+                proto.close()
+        for job in out.jobs:
+            self._start_job(job)
+        for proto in written.values():
+            proto.report_queue()
+
+    def _start_job(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, job.run)
+        self._jobs.add(future)
+
+        def done(f: asyncio.Future[object]) -> None:
+            self._jobs.discard(f)
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                # Job.run reports failures as its result; one that raises
+                # anyway is a bug, but its session must still get a reply.
+                log.error("job for session %d raised", job.session.id, exc_info=exc)
+                self.apply(self.core.finish(job, exc))
+            else:
+                self.apply(self.core.finish(job, f.result()))
+
+        future.add_done_callback(done)
+
+    def _arm_timer(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._loop is not None:
+            delay = max(0.0, deadline - self._clock())
+            self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.apply(self.core.tick())
+
+    # -- shutting down ----------------------------------------------------------
+
+    async def close(self, text: str = "server shutting down") -> None:
+        """Stop accepting, finish jobs, tell every client, flush, close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        # Replies owed for jobs under way go out before the CLOSING line.
+        # Finishing a job can start the session's next one, hence the loop;
+        # the grace bounds it.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + SHUTDOWN_GRACE
+        while self._jobs and loop.time() < give_up:
+            await asyncio.wait(set(self._jobs), timeout=give_up - loop.time())
+        self.apply(self.core.shutdown(text))
+        lost = [p.lost for p in self.protocols.values()]
+        if lost:
+            await asyncio.wait(lost, timeout=SHUTDOWN_GRACE)
+        for proto in list(self.protocols.values()):
+            if proto.transport is not None:
+                proto.transport.abort()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        self.core.accounts.close()
+        log.info("server closed")
+
+
+# -- client -------------------------------------------------------------------
+
+class _ClientProtocol(asyncio.Protocol):
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.client._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.client._receive(data)
+
+    def eof_received(self) -> bool:
+        self.client._receive(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._lost(exc)
+
+
+class Client:
+    """A BatChat client on asyncio.
+
+    Use ``async with Client.connect(host, port) as client:``. ``request()``
+    sends a command and returns its reply; ``async for push in client`` yields
+    the pushes (a final ``Closing`` included) until the connection ends;
+    they wait in the ``pushes`` queue, which gets ``None`` at the end.
+    """
+
+    def __init__(self, *, max_line: int = 4096) -> None:
+        self.connection = Connection(Role.CLIENT, max_line=max_line)
+        self._transport: asyncio.Transport | None = None
+        self._waiters: collections.deque[asyncio.Future[Reply]] = collections.deque()
+        # Pushes not yet consumed; None once the connection has ended.
+        self.pushes: asyncio.Queue[Push | None] = asyncio.Queue()
+        self._greeted: asyncio.Future[Greeting] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._error: ConnectionError | None = None
+
+    @classmethod
+    def connect(cls, host: str, port: int, *, timeout: float = 10.0) -> _Connecting:
+        """Connect and wait for the greeting; use with ``async with`` or ``await``."""
+        return _Connecting(host, port, timeout)
+
+    @property
+    def greeting(self) -> Greeting:
+        greeting = self.connection.greeting
+        if greeting is None:
+            raise RuntimeError("no greeting yet")
+        return greeting
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    async def request(self, command: Command) -> Reply:
+        """Send ``command`` and return its reply.
+
+        Raises ``ConnectionError`` if the connection is, or gets, lost first.
+        """
+        if not command.spec().has_reply:
+            raise ValueError(f"{command.VERB} gets no reply; use send()")
+        waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._write(command)
+        self._waiters.append(waiter)
+        return await waiter
+
+    def send(self, command: Command) -> None:
+        """Send a command without waiting for its reply (PONG has none)."""
+        if command.spec().has_reply:
+            # Keep the FIFO of waiters in step with the connection's.
+            self._waiters.append(asyncio.get_running_loop().create_future())
+        self._write(command)
+
+    def _write(self, command: Command) -> None:
+        if self._error is not None or self._transport is None:
+            raise self._error or ConnectionError("not connected")
+        self._transport.write(self.connection.send(command))
+
+    def __aiter__(self) -> AsyncIterator[Push]:
+        return self
+
+    async def __anext__(self) -> Push:
+        item = await self.pushes.get()
+        if item is None:
+            # Leave the marker for any other reader, and for the next call.
+            self.pushes.put_nowait(None)
+            raise StopAsyncIteration
+        return item
+
+    async def close(self) -> None:
+        """Close the connection (the server sees the client drop)."""
+        if self._transport is not None:
+            self._transport.close()
+        await asyncio.shield(self._closed)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- driven by the protocol -------------------------------------------------
+
+    def _receive(self, data: bytes) -> None:
+        try:
+            self.connection.receive_data(data)
+            while True:
+                event = self.connection.next_event()
+                if event is NEED_DATA:
+                    return
+                self._dispatch(event)
+                if isinstance(event, ConnectionClosed):
+                    return
+        except RemoteProtocolError as exc:
+            # Nothing a broken server says afterwards can be trusted.
+            log.warning("server broke the protocol: %s", exc)
+            self._fail(ConnectionError(f"server broke the protocol: {exc}"))
+            if self._transport is not None:
+                self._transport.abort()
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, Greeting):
+            if not self._greeted.done():
+                self._greeted.set_result(event)
+        elif isinstance(event, Reply):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(event)
+        elif isinstance(event, ServerPing):
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.write(self.connection.send(Pong(token=event.token)))
+        elif isinstance(event, Push):
+            if isinstance(event, Closing):
+                self._fail(ConnectionError(f"server closing: {event.reason}"))
+            self.pushes.put_nowait(event)
+        elif isinstance(event, ConnectionClosed):
+            self._fail(ConnectionError("connection closed by the server"))
+
+    def _fail(self, error: ConnectionError) -> None:
+        if self._error is None:
+            self._error = error
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+        if not self._greeted.done():
+            self._greeted.set_exception(error)
+
+    def _lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"connection lost: {exc}" if exc else "closed"))
+        self.pushes.put_nowait(None)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+
+class _Connecting:
+    """What ``Client.connect`` returns: awaitable, or an async context manager."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.client: Client | None = None
+
+    async def _open(self) -> Client:
+        loop = asyncio.get_running_loop()
+        client = Client()
+        async with asyncio.timeout(self.timeout):
+            await loop.create_connection(
+                lambda: _ClientProtocol(client), self.host, self.port
+            )
+            try:
+                await client._greeted
+            except BaseException:
+                await client.close()
+                raise
+        return client
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Client:
+        self.client = await self._open()
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.client is not None:
+            await self.client.close()

@@ -1,0 +1,636 @@
+"""The threaded adapter: a server on blocking sockets and threads, and a client.
+
+The server owns one ``ServerCore`` behind one lock; every call into it holds
+that lock and applies the ``Output`` it returns before letting go. Threads:
+one accepts; per connection one reads and one writes (draining that
+connection's outbound queue, so a peer that stops reading blocks only its own
+writer); one timer waits on a condition until ``core.next_deadline()``; a
+bounded pool runs jobs.
+
+The client reads in a thread of its own: replies wake the ``request()`` that
+waits for them, in order; pushes go to ``on_push`` or the ``pushes`` queue;
+the server's PING is answered with PONG without the caller seeing it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+
+from libbatchat._accounts import AccountStore
+from libbatchat._config import Limits
+from libbatchat._connection import NEED_DATA, Connection, Role
+from libbatchat._errors import RemoteProtocolError
+from libbatchat._events import (
+    Closing,
+    Command,
+    ConnectionClosed,
+    Event,
+    Greeting,
+    Pong,
+    Push,
+    Reply,
+    ServerPing,
+)
+from libbatchat._server import Job, Output, ServerCore, Session
+
+from ._common import (
+    CLOSE_GRACE,
+    DEFAULT_WORKERS,
+    SHUTDOWN_GRACE,
+    PushCallback,
+    QueueMeter,
+    format_peer,
+    log,
+)
+
+__all__ = ["Client", "Server"]
+
+_RECV_SIZE = 65536
+# The writer joins queued lines into one send of at most this many bytes.
+_SEND_BATCH = 65536
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # Wakes a thread blocked in recv() or send() on this socket (close() alone
+    # does not on Linux); the peer may be gone already.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# -- server -------------------------------------------------------------------
+
+
+class _Conn:
+    """One connection's socket, outbound queue and two threads."""
+
+    def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
+        self.server = server
+        self.sock = sock
+        self.peer = peer
+        self.session: Session | None = None
+        self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Guards the outbound queue only; never held while calling the core.
+        self.cond = threading.Condition(threading.Lock())
+        self.outbound: collections.deque[bytes] = collections.deque()
+        self.queued = 0
+        self.closing = False  # the core closed it: flush, then shut down
+        self.aborted = False  # drop what is queued and shut down now
+        self.abort_at: float | None = None
+        self.readable = threading.Event()
+        self.readable.set()
+        self.written = threading.Event()  # the writer has finished
+        self._threads_left = 2
+        self.reader = threading.Thread(
+            target=self._read_loop, name=f"batchat-read {peer}", daemon=True
+        )
+        self.writer = threading.Thread(
+            target=self._write_loop, name=f"batchat-write {peer}", daemon=True
+        )
+
+    def start(self) -> None:
+        self.reader.start()
+        self.writer.start()
+
+    # Called with the core lock held.
+
+    def enqueue(self, data: bytes) -> None:
+        with self.cond:
+            if self.closing or self.aborted:
+                return
+            self.outbound.append(data)
+            self.queued += len(data)
+            self.cond.notify()
+
+    def close(self, grace: float) -> None:
+        with self.cond:
+            if self.closing or self.aborted:
+                return
+            self.closing = True
+            self.abort_at = self.server.clock() + grace
+            self.cond.notify()
+        # A reader paused by flood control must wake up to see it is over.
+        self.readable.set()
+
+    def abort(self) -> None:
+        with self.cond:
+            self.aborted = True
+            self.outbound.clear()
+            self.queued = 0
+            self.cond.notify()
+        self.readable.set()
+        _shutdown(self.sock)
+
+    # The threads.
+
+    def _read_loop(self) -> None:
+        server = self.server
+        try:
+            while True:
+                self.readable.wait()
+                if self.closing or self.aborted:
+                    break
+                data = self.sock.recv(_RECV_SIZE)
+                with server.lock:
+                    assert self.session is not None
+                    server.apply(server.core.receive(self.session, data))
+                if not data:
+                    break
+        except OSError:
+            pass
+        finally:
+            with server.lock:
+                assert self.session is not None
+                server.apply(server.core.disconnect(self.session))
+            if not self.closing:
+                # The peer is gone: nothing queued can reach it.
+                self.abort()
+            self._thread_done()
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                with self.cond:
+                    while not (self.outbound or self.closing or self.aborted):
+                        self.cond.wait()
+                    if self.aborted or not self.outbound:
+                        break
+                    batch = [self.outbound.popleft()]
+                    size = len(batch[0])
+                    while self.outbound and size + len(self.outbound[0]) <= _SEND_BATCH:
+                        size += len(self.outbound[0])
+                        batch.append(self.outbound.popleft())
+                self.sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
+                with self.cond:
+                    self.queued = max(0, self.queued - size)
+                self.report()
+        except OSError:
+            pass
+        finally:
+            _shutdown(self.sock)
+            self.written.set()
+            self._thread_done()
+
+    def report(self) -> None:
+        """Tell the core how many bytes wait, if the meter says it matters."""
+        # An unlocked look first, so a writer far below the limits does not
+        # contend for the core lock after every send.
+        floor = self.meter.floor
+        if self.queued < floor and self.meter.reported < floor:
+            return
+        server = self.server
+        with server.lock:
+            if self.session is None or self.closing or self.aborted:
+                return
+            if self.meter.due(self.queued):
+                server.apply(server.core.send_queue(self.session, self.queued))
+
+    def _thread_done(self) -> None:
+        with self.cond:
+            self._threads_left -= 1
+            last = self._threads_left == 0
+        if last:
+            self.sock.close()
+            self.server.forget(self)
+
+
+class Server:
+    """A BatChat server on blocking sockets and threads.
+
+    ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
+    then on: ``close()`` closes it. Use as a context manager, or call
+    ``start()`` and ``close()``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: Limits | None = None,
+        accounts: AccountStore | None = None,
+        workers: int = DEFAULT_WORKERS,
+        close_grace: float = CLOSE_GRACE,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.close_grace = close_grace
+        self.clock: Callable[[], float] = time.monotonic
+        self.core = ServerCore(limits=limits, accounts=accounts, clock=self.clock)
+        self.limits = self.core.limits
+        # One lock around every core call; the timer waits on it as a condition.
+        self.lock = threading.RLock()
+        self._timer_cond = threading.Condition(self.lock)
+        self._timer_wake: float | None = None
+        self._conns: dict[Session, _Conn] = {}
+        self._all_conns: set[_Conn] = set()
+        self._closing_conns: set[_Conn] = set()
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="batchat-job"
+        )
+        self._jobs = 0
+        self._jobs_done = threading.Condition(threading.Lock())
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._timer_thread: threading.Thread | None = None
+        self._stopping = False
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``)."""
+        if self._listener is None:
+            raise RuntimeError("server not started")
+        return int(self._listener.getsockname()[1])
+
+    def start(self) -> None:
+        """Bind and start the threads. Raises ``OSError`` if the port is taken."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.requested_port))
+            listener.listen(128)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name="batchat-accept", daemon=True
+        )
+        self._timer_thread = threading.Thread(
+            target=self._timer_loop, name="batchat-timer", daemon=True
+        )
+        self._accept_thread.start()
+        self._timer_thread.start()
+        log.info("listening on %s:%d", self.host, self.port)
+
+    def serve_forever(self) -> None:
+        """Block until ``close()`` is called (from another thread)."""
+        if self._listener is None:
+            self.start()
+        self._stopped.wait()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- applying the core's output (core lock held) ----------------------------
+
+    def apply(self, out: Output) -> None:
+        written: dict[_Conn, None] = {}
+        for session, data in out.sends:
+            conn = self._conns.get(session)
+            if conn is not None:
+                conn.enqueue(data)
+                written[conn] = None
+        for session in out.pause:
+            conn = self._conns.get(session)
+            if conn is not None:
+                conn.readable.clear()
+        for session in out.resume:
+            conn = self._conns.get(session)
+            if conn is not None:
+                conn.readable.set()
+        for session in out.closes:
+            conn = self._conns.get(session)
+            if conn is not None:
+                written.pop(conn, None)
+                conn.close(self.close_grace)
+                self._closing_conns.add(conn)
+                self._wake_timer(conn.abort_at)
+        for job in out.jobs:
+            self._start_job(job)
+        for conn in written:
+            if conn.meter.due(conn.queued):
+                assert conn.session is not None
+                self.apply(self.core.send_queue(conn.session, conn.queued))
+        self._wake_timer(self.core.next_deadline())
+
+    def _wake_timer(self, when: float | None) -> None:
+        if when is not None and (self._timer_wake is None or when < self._timer_wake):
+            self._timer_wake = when
+            self._timer_cond.notify()
+
+    def _start_job(self, job: Job) -> None:
+        with self._jobs_done:
+            self._jobs += 1
+        future = self._executor.submit(job.run)
+
+        def done(f: Future[object]) -> None:
+            try:
+                if not f.cancelled():
+                    exc = f.exception()
+                    if exc is not None:
+                        # Job.run reports failures as its result; one that
+                        # raises is a bug, but the session still gets a reply.
+                        log.error("job for session %d raised", job.session.id)
+                    with self.lock:
+                        self.apply(self.core.finish(job, exc or f.result()))
+            finally:
+                with self._jobs_done:
+                    self._jobs -= 1
+                    self._jobs_done.notify_all()
+
+        future.add_done_callback(done)
+
+    def forget(self, conn: _Conn) -> None:
+        with self.lock:
+            self._all_conns.discard(conn)
+            self._closing_conns.discard(conn)
+            if conn.session is not None and self._conns.get(conn.session) is conn:
+                del self._conns[conn.session]
+
+    # -- threads ----------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping:
+            try:
+                sock, address = listener.accept()
+            except OSError as exc:
+                if self._stopping:
+                    break
+                # Out of file descriptors, say: back off rather than spin.
+                log.error("accept failed: %s", exc)
+                self._stopped.wait(0.1)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _Conn(self, sock, format_peer(address))
+            with self.lock:
+                if self._stopping:
+                    sock.close()
+                    break
+                session, out = self.core.connect(conn.peer)
+                conn.session = session
+                self._conns[session] = conn
+                self._all_conns.add(conn)
+                conn.start()
+                self.apply(out)
+
+    def _timer_loop(self) -> None:
+        with self.lock:
+            while not self._stopping:
+                deadline = self.core.next_deadline()
+                # Read the clock after the core did: a deadline of "now" in its
+                # reading must count as due in ours.
+                now = self.clock()
+                if deadline is not None and deadline <= now:
+                    self.apply(self.core.tick())
+                    continue
+                for conn in list(self._closing_conns):
+                    if conn.abort_at is not None and conn.abort_at <= now:
+                        self._closing_conns.discard(conn)
+                        if not conn.written.is_set():
+                            log.info("aborting %s: output not flushed", conn.peer)
+                            conn.abort()
+                wakes = [c.abort_at for c in self._closing_conns if c.abort_at]
+                if deadline is not None:
+                    wakes.append(deadline)
+                wake = min(wakes, default=None)
+                self._timer_wake = wake
+                self._timer_cond.wait(None if wake is None else max(0.0, wake - now))
+                self._timer_wake = None
+
+    # -- shutting down ----------------------------------------------------------
+
+    def close(self, text: str = "server shutting down") -> None:
+        """Stop accepting, finish jobs, tell every client, flush, close the store."""
+        with self.lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        if self._listener is not None:
+            _shutdown(self._listener)
+            self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(SHUTDOWN_GRACE)
+        give_up = self.clock() + SHUTDOWN_GRACE
+        with self._jobs_done:
+            # Replies owed for jobs under way go out before the CLOSING line.
+            self._jobs_done.wait_for(
+                lambda: self._jobs == 0, timeout=max(0.0, give_up - self.clock())
+            )
+        with self.lock:
+            self.apply(self.core.shutdown(text))
+            self._timer_cond.notify()
+            conns = list(self._all_conns)
+        for conn in conns:
+            conn.written.wait(max(0.0, give_up - self.clock()))
+        for conn in conns:
+            if not conn.written.is_set():
+                conn.abort()
+        for conn in conns:
+            conn.reader.join(SHUTDOWN_GRACE)
+            conn.writer.join(SHUTDOWN_GRACE)
+        if self._timer_thread is not None:
+            self._timer_thread.join(SHUTDOWN_GRACE)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.core.accounts.close()
+        self._stopped.set()
+        log.info("server closed")
+
+
+# -- client -------------------------------------------------------------------
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "reply")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.reply: Reply | None = None
+        self.error: ConnectionError | None = None
+
+
+class Client:
+    """A BatChat client on a blocking socket and a reader thread.
+
+    ``Client.connect(host, port)`` returns a connected client (a context
+    manager). ``request()`` sends a command and blocks for its reply. Pushes
+    go to ``on_push(push)``, called in the reader thread (it must not call
+    ``request()``, which would wait for that same thread), or else to the
+    ``pushes`` queue, which gets ``None`` once the connection has ended.
+    """
+
+    def __init__(
+        self, sock: socket.socket, *, on_push: PushCallback | None = None
+    ) -> None:
+        self.sock = sock
+        self.connection = Connection(Role.CLIENT)
+        self.on_push = on_push
+        self.pushes: queue.Queue[Push | None] = queue.Queue()
+        # _send_lock orders whole writes, so the wire order matches the order
+        # of the reply FIFO; _state_lock guards the Connection.
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
+        self._greeted = threading.Event()
+        self._error: ConnectionError | None = None
+        self.closed = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read_loop, name="batchat-client", daemon=True
+        )
+        self._reader.start()
+
+    @classmethod
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        on_push: PushCallback | None = None,
+        timeout: float = 10.0,
+    ) -> Client:
+        """Connect and wait for the greeting (``ConnectionError`` if refused)."""
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = cls(sock, on_push=on_push)
+        if not client._greeted.wait(timeout):
+            client.close()
+            raise TimeoutError("no greeting from the server")
+        if client.connection.greeting is None:
+            client.close()
+            raise client._error or ConnectionError("connection refused")
+        return client
+
+    @property
+    def greeting(self) -> Greeting:
+        greeting = self.connection.greeting
+        if greeting is None:
+            raise RuntimeError("no greeting yet")
+        return greeting
+
+    def request(self, command: Command, timeout: float | None = 10.0) -> Reply:
+        """Send ``command`` and block until its reply arrives.
+
+        Raises ``ConnectionError`` if the connection is, or gets, lost first,
+        and ``TimeoutError`` after ``timeout`` seconds (the reply, when it
+        comes, is then dropped).
+        """
+        if not command.spec().has_reply:
+            raise ValueError(f"{command.VERB} gets no reply; use send()")
+        waiter = self._send(command)
+        assert waiter is not None
+        if not waiter.done.wait(timeout):
+            raise TimeoutError(f"no reply to {command.VERB} in {timeout} s")
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        return waiter.reply
+
+    def send(self, command: Command) -> None:
+        """Send a command without waiting for its reply (PONG has none)."""
+        self._send(command)
+
+    def _send(self, command: Command) -> _Waiter | None:
+        with self._send_lock:
+            with self._state_lock:
+                if self._error is not None:
+                    raise self._error
+                data = self.connection.send(command)
+                waiter = _Waiter() if command.spec().has_reply else None
+                if waiter is not None:
+                    self._waiters.append(waiter)
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                self._fail(ConnectionError(f"connection lost: {exc}"))
+        return waiter
+
+    def close(self) -> None:
+        """Close the connection (the server sees the client drop)."""
+        _shutdown(self.sock)
+        if self._reader is not threading.current_thread():
+            self._reader.join(SHUTDOWN_GRACE)
+        self.sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the reader thread ------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(_RECV_SIZE)
+                except OSError:
+                    data = b""
+                with self._state_lock:
+                    events = self._events(data)
+                for event in events:
+                    self._dispatch(event)
+                if not data or self._error is not None:
+                    break
+        finally:
+            self._fail(ConnectionError("connection closed"))
+            self._greeted.set()
+            self.pushes.put(None)
+            self.closed.set()
+
+    def _events(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        try:
+            self.connection.receive_data(data)
+            while True:
+                event = self.connection.next_event()
+                if event is NEED_DATA or isinstance(event, ConnectionClosed):
+                    return events
+                events.append(event)
+        except RemoteProtocolError as exc:
+            # Nothing a broken server says afterwards can be trusted.
+            log.warning("server broke the protocol: %s", exc)
+            self._error = ConnectionError(f"server broke the protocol: {exc}")
+            _shutdown(self.sock)
+            return events
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, Greeting):
+            self._greeted.set()
+        elif isinstance(event, Reply):
+            with self._state_lock:
+                waiter = self._waiters.popleft()
+            waiter.reply = event
+            waiter.done.set()
+        elif isinstance(event, ServerPing):
+            with contextlib.suppress(ConnectionError):
+                self._send(Pong(token=event.token))
+        elif isinstance(event, Push):
+            if isinstance(event, Closing):
+                self._fail(ConnectionError(f"server closing: {event.reason}"))
+                self._greeted.set()
+            if self.on_push is not None:
+                self.on_push(event)
+            else:
+                self.pushes.put(event)
+
+    def _fail(self, error: ConnectionError) -> None:
+        with self._state_lock:
+            if self._error is None:
+                self._error = error
+            waiters = list(self._waiters)
+            self._waiters.clear()
+        for waiter in waiters:
+            waiter.error = error
+            waiter.done.set()

@@ -1,0 +1,476 @@
+"""One client connection driven by a case: send actions, wait for replies,
+expect pushes, all synchronized with barriers rather than sleeps."""
+
+from __future__ import annotations
+
+import math
+import select
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+
+from ._model import (
+    Action,
+    Cap,
+    Closing,
+    Event,
+    Greeting,
+    Malformed,
+    Outcome,
+    Ping,
+    Pong,
+    Push,
+    Reply,
+    ServerPing,
+    Unknown,
+)
+from .dialects import Dialect
+
+
+class CaseFailed(AssertionError):
+    """The server broke the spec; the message says how."""
+
+
+class CaseSkipped(Exception):
+    """The case cannot run here (it would exceed the time budget, say)."""
+
+
+@dataclass
+class Timing:
+    """Timeouts, scaled from the round trip measured before the run.
+
+    A timeout only costs time when the server is wrong: every wait ends as
+    soon as what it waits for arrives, so they can afford to be generous.
+    """
+
+    rtt: float = 0.001
+    scale: float = 1.0
+
+    @property
+    def timeout(self) -> float:
+        """How long a reply may take once the server has a line in hand."""
+        return max(2.0, 200 * self.rtt) * self.scale
+
+    @property
+    def grace(self) -> float:
+        """How long a push may lag behind the barrier that should carry it.
+
+        Deliveries to one session caused by another's command are queued
+        before that command's reply, so a barrier normally suffices; the
+        grace covers servers whose sessions write from separate threads.
+        """
+        return max(0.15, 20 * self.rtt) * self.scale
+
+
+@dataclass
+class Transcript:
+    """Every line every session of a case sent and received, timestamped."""
+
+    start: float = field(default_factory=time.monotonic)
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, who: str, arrow: str, text: str) -> None:
+        elapsed = time.monotonic() - self.start
+        self.lines.append(f"{elapsed:8.3f} {who:>6} {arrow} {text}")
+
+
+class Bucket:
+    """The server's advertised flood control, modelled to predict when it
+    will get round to a line; reply deadlines start from that moment."""
+
+    def __init__(self, burst: float, rate: float) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.tokens = burst
+        self.last = time.monotonic()
+
+    def configure(self, burst: float | None, rate: float | None) -> None:
+        """Adopt the limits a greeting advertised (unknown ones: no limit)."""
+        self.burst = burst if burst and burst > 0 else math.inf
+        self.rate = rate if rate and rate > 0 else math.inf
+        self.tokens = self.burst
+        self.last = time.monotonic()
+
+    def take(self, lines: int) -> float:
+        """The moment the last of ``lines`` lines sent now gets handled."""
+        now = time.monotonic()
+        if math.isinf(self.burst) or math.isinf(self.rate):
+            return now
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= lines
+        return now + max(0.0, -self.tokens / self.rate)
+
+
+def matches(pattern: Push, event: Event) -> bool:
+    """Equal, except that fields left ``None`` in the pattern match anything."""
+    if type(pattern) is not type(event):
+        return False
+    for f in fields(pattern):
+        want = getattr(pattern, f.name)
+        if want is not None and want != getattr(event, f.name):
+            return False
+    return True
+
+
+def show(event: Event | None) -> str:
+    if event is None:
+        return "nothing"
+    if isinstance(event, Reply):
+        name = event.outcome.value if event.outcome else "unknown code"
+        return f"{event.code} ({name}) {event.text!r}"
+    return repr(event)
+
+
+class Session:
+    """A client connection. Created by ``Trial.connect``; not thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        sock: socket.socket,
+        dialect: Dialect,
+        timing: Timing,
+        bucket: Bucket,
+        transcript: Transcript,
+        relevant: Callable[[Event], bool],
+    ) -> None:
+        self.label = label
+        self.name = ""  # set once logged in
+        self.greeting: Greeting | None = None
+        self.closing: Closing | None = None
+        self.eof = False
+        self.auto_pong = True
+        self.server_pings: list[str] = []
+        self._sock = sock
+        self._dialect = dialect
+        self._timing = timing
+        self._bucket = bucket
+        self._transcript = transcript
+        self._relevant = relevant
+        self._buf = bytearray()
+        self._first_line = True
+        self._replies: deque[Reply] = deque()
+        self._pending: deque[tuple[str, float]] = deque()
+        self._pushes: list[tuple[int, Push]] = []  # (arrival number, push)
+        self._arrivals = 0
+        self._taken_at: dict[int, int] = {}
+        self._tokens = 0
+
+    # --- reading -----------------------------------------------------------
+
+    def _pump(self, deadline: float) -> bool:
+        """Read once, waiting until ``deadline``; False on timeout or EOF."""
+        if self.eof:
+            return False
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            return False
+        readable, _, _ = select.select([self._sock], [], [], wait)
+        if not readable:
+            return False
+        try:
+            data = self._sock.recv(65536)
+        except (ConnectionResetError, ConnectionAbortedError):
+            data = b""
+            self._transcript.add(self.label, "<", "[connection reset]")
+        if not data:
+            self._on_eof()
+            return False
+        self._buf += data
+        for line in self._dialect.split(self._buf):
+            self._on_line(line)
+        return True
+
+    def _on_eof(self) -> None:
+        self.eof = True
+        self._transcript.add(self.label, "<", "[closed]")
+        if self._buf:
+            tail = bytes(self._buf)
+            self._buf.clear()
+            raise CaseFailed(
+                f"{self.label}: the server closed after an unterminated line {tail!r}"
+            )
+
+    def _on_line(self, line: bytes) -> None:
+        self._transcript.add(self.label, "<", line.decode("utf-8", "backslashreplace"))
+        event = self._dialect.decode(line)
+        first, self._first_line = self._first_line, False
+        if self.closing is not None:
+            raise CaseFailed(f"{self.label}: a line after CLOSING: {show(event)}")
+        if isinstance(event, Malformed):
+            raise CaseFailed(
+                f"{self.label}: unparseable line {event.line!r}: {event.why}"
+            )
+        if isinstance(event, Greeting):
+            if not first:
+                raise CaseFailed(f"{self.label}: a greeting that is not the first line")
+            self.greeting = event
+            return
+        greeted = Cap.GREETING in self._dialect.capabilities
+        if first and greeted and not isinstance(event, Closing):
+            raise CaseFailed(
+                f"{self.label}: the first line should be the greeting: {show(event)}"
+            )
+        if isinstance(event, Reply):
+            if not self._pending:
+                raise CaseFailed(
+                    f"{self.label}: a reply with no command pending: {show(event)}"
+                )
+            self._pending.popleft()
+            self._replies.append(event)
+        elif isinstance(event, ServerPing):
+            self.server_pings.append(event.token)
+            if self.auto_pong:
+                self.send(Pong(token=event.token))
+        elif isinstance(event, Closing):
+            self.closing = event
+            self._keep(event)
+        elif isinstance(event, Unknown):
+            pass
+        elif self._relevant(event):
+            self._keep(event)
+
+    def _keep(self, push: Push) -> None:
+        self._arrivals += 1
+        self._pushes.append((self._arrivals, push))
+
+    def wait_greeting(self) -> Greeting | None:
+        """Read the greeting (or the refusal that replaces it) and adopt the
+        flood limits it advertises, so reply deadlines account for them."""
+        if Cap.GREETING not in self._dialect.capabilities:
+            return None
+        deadline = time.monotonic() + self._timing.timeout
+        while self.greeting is None and self.closing is None:
+            if not self._pump(deadline):
+                if self.eof:
+                    raise CaseFailed(f"{self.label}: closed before the greeting")
+                if time.monotonic() >= deadline:
+                    raise CaseFailed(f"{self.label}: no greeting in time")
+        if self.greeting is not None:
+            self._bucket.configure(
+                self.greeting.number("burst"), self.greeting.number("rate")
+            )
+        return self.greeting
+
+    def read_for(self, seconds: float) -> None:
+        """Read whatever arrives for ``seconds`` (for events no barrier can
+        wait for, such as timeouts the server runs on its own clock)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.eof:
+            self._pump(deadline)
+
+    # --- sending -----------------------------------------------------------
+
+    def send(self, action: Action) -> None:
+        """Send without waiting; the reply (if any) is read by ``reply``."""
+        data = self._dialect.encode(action)
+        self._write(data, [data.decode("utf-8", "backslashreplace").rstrip("\r\n")])
+        handled = self._bucket.take(1)
+        if self._dialect.has_reply(action):
+            self._pending.append(
+                (type(action).__name__, handled + self._timing.timeout)
+            )
+
+    def send_raw(
+        self, data: bytes, *, replies: int = 0, chunk: int = 0, what: str = "raw bytes"
+    ) -> None:
+        """Send bytes as they are; ``replies`` is how many lines they should
+        draw. ``chunk`` > 0 writes them that many bytes at a time."""
+        shown = data.decode("utf-8", "backslashreplace")
+        if len(shown) > 120:
+            shown = f"{shown[:100]}... ({len(data)} bytes)"
+        label = f"[{what}{f', {chunk} B per write' if chunk else ''}] {shown!r}"
+        if chunk:
+            for i in range(0, len(data), chunk):
+                self._sock.sendall(data[i : i + chunk])
+                # Spacing, not synchronization: it keeps the writes in
+                # separate TCP segments so the server really sees them split.
+                time.sleep(0.002)
+            self._transcript.add(self.label, ">", label)
+        else:
+            self._write(data, [label])
+        handled = self._bucket.take(max(1, data.count(b"\n")))
+        for _ in range(replies):
+            self._pending.append((what, handled + self._timing.timeout))
+
+    def _write(self, data: bytes, shown: Iterable[str]) -> None:
+        for text in shown:
+            self._transcript.add(self.label, ">", text)
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise CaseFailed(f"{self.label}: could not send ({exc})") from None
+
+    # --- replies -----------------------------------------------------------
+
+    def reply(self, *expected: Outcome, what: str = "") -> Reply:
+        """The next reply, failing unless its outcome is one of ``expected``."""
+        while not self._replies:
+            if not self._pending:
+                raise CaseFailed(f"{self.label}: waiting for a reply to nothing")
+            label, deadline = self._pending[0]
+            if not self._pump(deadline):
+                if self.eof:
+                    raise CaseFailed(
+                        f"{self.label}: connection closed while waiting for the reply "
+                        f"to {what or label}"
+                    )
+                if time.monotonic() >= deadline:
+                    raise CaseFailed(
+                        f"{self.label}: no reply to {what or label} in time"
+                    )
+        reply = self._replies.popleft()
+        if expected and reply.outcome not in expected:
+            want = " or ".join(o.value for o in expected)
+            raise CaseFailed(
+                f"{self.label}: {what or 'reply'}: expected {want}, got {show(reply)}"
+            )
+        return reply
+
+    def do(self, action: Action, *expected: Outcome, what: str = "") -> Reply:
+        self.send(action)
+        return self.reply(*expected, what=what or _describe(action))
+
+    def line(self, line: str | bytes, *expected: Outcome) -> Reply:
+        """Send one raw line (LF added) and return its single reply."""
+        data = line.encode() if isinstance(line, str) else line
+        what = repr(data)[2:-1] if len(data) <= 60 else f"a {len(data) + 1}-byte line"
+        self.send_raw(data + b"\n", replies=1, what=what)
+        return self.reply(*expected, what=what)
+
+    # --- pushes ------------------------------------------------------------
+
+    def sync(self) -> None:
+        """A barrier: afterwards every push the server queued for this
+        session before handling the barrier has been read."""
+        if self._replies or self._pending:
+            raise RuntimeError(f"{self.label}: sync with replies outstanding")
+        if Cap.PING not in self._dialect.capabilities:
+            deadline = time.monotonic() + self._timing.grace
+            while self._pump(deadline):
+                pass
+            return
+        self._tokens += 1
+        token = f"sync{self._tokens}"
+        reply = self.do(Ping(token=token), what="barrier PING")
+        if reply.outcome is not Outcome.PONG or reply.text != token:
+            raise CaseFailed(
+                f"{self.label}: barrier PING {token} answered {show(reply)}"
+            )
+
+    def pushes(self) -> list[Push]:
+        """The relevant pushes read so far and not yet taken by ``expect``."""
+        return [p for _, p in self._pushes]
+
+    def expect(self, pattern: Push, what: str = "", *, wait: float = 0.0) -> Push:
+        """Take the first unclaimed push matching ``pattern``.
+
+        Looks at what has arrived, then behind a barrier, then for a grace
+        period (or ``wait`` seconds, for events with no barrier to ride on,
+        such as the notices a dropped connection causes).
+        """
+        found = self._take(pattern)
+        if found is None and not self.eof:
+            if wait <= 0:
+                self.sync()
+                found = self._take(pattern)
+            deadline = time.monotonic() + max(wait, self._timing.grace)
+            while found is None and self._pump(deadline):
+                found = self._take(pattern)
+        if found is None:
+            got = ", ".join(show(p) for _, p in self._pushes) or "nothing"
+            raise CaseFailed(
+                f"{self.label}: expected {what or show(pattern)}; "
+                f"unclaimed pushes: {got}"
+            )
+        return found
+
+    def expect_in_order(self, *patterns: Push, wait: float = 0.0) -> list[Push]:
+        """Like ``expect`` for each pattern, and they arrived in this order."""
+        found = [self.expect(p, wait=wait) for p in patterns]
+        order = [self._taken_at[id(f)] for f in found]
+        if order != sorted(order):
+            shown = ", ".join(
+                show(f) for f in sorted(found, key=lambda f: self._taken_at[id(f)])
+            )
+            raise CaseFailed(f"{self.label}: out of order: got {shown}")
+        return found
+
+    def _take(self, pattern: Push) -> Push | None:
+        for i, (seq, event) in enumerate(self._pushes):
+            if matches(pattern, event):
+                del self._pushes[i]
+                self._taken_at[id(event)] = seq
+                return event
+        return None
+
+    def take_all(self) -> list[Push]:
+        taken, self._pushes = self._pushes, []
+        return [p for _, p in taken]
+
+    def quiet(self, what: str = "") -> None:
+        """Fail if anything about this case arrived that no expectation took."""
+        if not self.eof:
+            self.sync()
+            # A barrier orders this session's own stream only; a stray line
+            # caused by another session may trail it by a moment.
+            self.read_for(self._timing.grace)
+        if self._pushes:
+            got = ", ".join(show(p) for _, p in self._pushes)
+            raise CaseFailed(f"{self.label}: {what or 'unexpected pushes'}: {got}")
+
+    def settle(self) -> None:
+        """Barrier, then forget the pushes so far (setup noise)."""
+        self.sync()
+        self._pushes.clear()
+
+    # --- the end ------------------------------------------------------------
+
+    def wait_closed(self, seconds: float) -> None:
+        """Read until the server closes, failing after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while not self.eof:
+            if (
+                not self._pump(deadline)
+                and not self.eof
+                and time.monotonic() >= deadline
+            ):
+                raise CaseFailed(
+                    f"{self.label}: the server did not close the connection"
+                )
+
+    def expect_closed(self, reason: str | None, *, within: float = 0.0) -> None:
+        """The server closes, with a ``CLOSING reason`` push as its last line
+        when ``reason`` is given."""
+        self.wait_closed(within or self._timing.timeout)
+        if reason is None or Cap.CLOSING not in self._dialect.capabilities:
+            return
+        if self.closing is None:
+            raise CaseFailed(f"{self.label}: closed without a CLOSING {reason} push")
+        if self.closing.reason != reason:
+            raise CaseFailed(
+                f"{self.label}: CLOSING {self.closing.reason}, "
+                f"expected CLOSING {reason}"
+            )
+
+    def close(self, *, reset: bool = False) -> None:
+        """Drop the connection without a goodbye (an RST with ``reset``)."""
+        if reset:
+            self._sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        self._transcript.add(self.label, ">", "[reset]" if reset else "[close]")
+        self._sock.close()
+        self.eof = True
+
+    def dispose(self) -> None:
+        self._sock.close()
+
+
+def _describe(action: Action) -> str:
+    return type(action).__name__

@@ -1,0 +1,84 @@
+"""Dialect drivers: how one wire format spells the suite's actions and events.
+
+A dialect is one module. ``--dialect NAME`` imports
+``libbatchat.conformance.dialects.NAME``, or NAME itself when it contains a dot,
+so a driver can live outside this package. The module exposes ``DIALECT``, a
+:class:`Dialect` subclass.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import pkgutil
+from typing import ClassVar
+
+from libbatchat.conformance._model import Action, Cap, Event, Pong
+
+
+class Dialect(abc.ABC):
+    """Framing, action-to-bytes, line-to-event and a capability list."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Cap]] = frozenset()
+    terminator: ClassVar[bytes] = b"\n"
+    encoding: ClassVar[str] = "utf-8"
+
+    def split(self, buffer: bytearray) -> list[bytes]:
+        """Remove every complete line from ``buffer``, terminators stripped.
+
+        The default is LF framing with an optional CR before the LF, which
+        covers most line protocols; override for anything else.
+        """
+        lines: list[bytes] = []
+        while True:
+            end = buffer.find(self.terminator)
+            if end < 0:
+                return lines
+            line = bytes(buffer[:end])
+            del buffer[: end + len(self.terminator)]
+            if self.terminator == b"\n" and line.endswith(b"\r"):
+                line = line[:-1]
+            lines.append(line)
+
+    @abc.abstractmethod
+    def encode(self, action: Action) -> bytes:
+        """The bytes for ``action``, terminator included; raise Unsupported."""
+
+    @abc.abstractmethod
+    def decode(self, line: bytes) -> Event:
+        """One server line (terminator stripped) as an event."""
+
+    def has_reply(self, action: Action) -> bool:
+        """Whether the server answers ``action`` with exactly one reply."""
+        return not isinstance(action, Pong)
+
+    def supports(self, needs: frozenset[Cap]) -> bool:
+        return needs <= self.capabilities
+
+
+def load(name: str) -> Dialect:
+    """The dialect called ``name``; ValueError names the known ones."""
+    module_name = name if "." in name else f"{__name__}.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module_name, *_parents(module_name)):
+            raise
+        known = ", ".join(available())
+        raise ValueError(f"unknown dialect {name!r} (known: {known})") from None
+    cls = getattr(module, "DIALECT", None)
+    if not (isinstance(cls, type) and issubclass(cls, Dialect)):
+        raise ValueError(f"module {module_name} has no DIALECT (a Dialect subclass)")
+    return cls()
+
+
+def available() -> list[str]:
+    """The dialects shipped with the suite."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__))
+
+
+def _parents(dotted: str) -> list[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]

@@ -1,0 +1,272 @@
+"""Line grammar (protocol.md 3-4, 6-7): parse_command, parse_server_line, serialize."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from libbatchat import (
+    Chat,
+    Closing,
+    ConnectionClosed,
+    Greeting,
+    Join,
+    LocalProtocolError,
+    Login,
+    Message,
+    Ping,
+    Pong,
+    Quit,
+    Register,
+    RemoteProtocolError,
+    Reply,
+    Rooms,
+    ServerPing,
+    Who,
+    parse_command,
+    parse_server_line,
+    serialize,
+)
+from libbatchat._events import COMMAND_TYPES, Command, Event
+from libbatchat._table import VERBS
+
+GREETING_LINE = (
+    "OLA-100 batchat/2 max-line=4096 burst=10 rate=5 ping=90 ping-timeout=150 "
+    "login-timeout=30"
+)
+GREETING = Greeting(
+    max_line=4096, burst=10, rate=5, ping=90, ping_timeout=150, login_timeout=30
+)
+SAMPLE_ARGS = {
+    "user": "ana",
+    "password": "s3cret pass",
+    "nick": "Zé",
+    "room": "#geral",
+    "target": "bruno",
+    "text": " oi,  tudo bem? ",
+    "token": "t-1",
+}
+
+
+def example(verb: str) -> Command:
+    args = {a.name: SAMPLE_ARGS[a.name] for a in VERBS[verb].args}
+    return COMMAND_TYPES[verb](**args)
+
+
+# -- commands ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+def test_every_verb_and_alias_parses_in_any_case(verb: str) -> None:
+    command = example(verb)
+    line = serialize(command).decode()[:-1]
+    spellings = [verb, VERBS[verb].alias or verb]
+    for spelling in spellings:
+        for cased in (spelling, spelling.lower(), spelling.title()):
+            assert parse_command(cased + line[len(verb) :]) == command
+
+
+def test_the_last_argument_takes_the_rest_verbatim() -> None:
+    assert parse_command("CHAT ana  hi there ") == Chat(target="ana", text=" hi there ")
+    assert parse_command("NOVO ana s3cret pass") == Register(
+        user="ana", password="s3cret pass"
+    )
+    assert parse_command("CHAT   ana hi") == Chat(target="ana", text="hi")
+    assert parse_command("  JUNTAR #a") == Join(room="#a")
+    assert parse_command("MSG * \thi") == Chat(target="*", text="\thi")
+
+
+def test_optional_arguments() -> None:
+    assert parse_command("LISTA") == Who()
+    assert parse_command("LISTA ") == Who()
+    assert parse_command("WHO #a") == Who(room="#a")
+    assert parse_command("PING") == Ping()
+    assert parse_command("PING tok") == Ping(token="tok")
+    assert parse_command("SALAS   ") == Rooms()
+    assert parse_command("sair") == Quit()
+
+
+@pytest.mark.parametrize(
+    ("line", "usage"),
+    [
+        ("CHAT", "usage: CHAT <target> <text>"),
+        ("CHAT ana", "usage: CHAT <target> <text>"),
+        ("CHAT ana ", "usage: CHAT <target> <text>"),
+        ("CHAT a\x01 hi", "usage: CHAT <target> <text>"),
+        ("CHAT ana a\x7fb", "usage: CHAT <target> <text>"),
+        ("NOVO", "usage: NOVO <user> <password>"),
+        ("NOVO ana", "usage: NOVO <user> <password>"),
+        ("NOVO a*b pw", "usage: NOVO <user> <password>"),
+        ("JUNTAR geral", "usage: JUNTAR <room>"),
+        ("JUNTAR  #geral", "usage: JUNTAR <room>"),
+        ("SALAS extra", "usage: SALAS"),
+        ("SAIR now", "usage: SAIR"),
+        ("PONG", "usage: PONG <token>"),
+        ("PING a b", "usage: PING [token]"),
+        ("LISTA geral", "usage: LISTA [room]"),
+    ],
+)
+def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
+    with pytest.raises(RemoteProtocolError) as exc:
+        parse_command(line)
+    assert exc.value.reply_hint == Reply(code=702, text=usage)
+    assert not exc.value.fatal
+
+
+@pytest.mark.parametrize(
+    "line", ["HELLO", "FROM ana @ x y", "ſair", "SA\tIR", "\tSAIR", "PASS-214 x"]
+)
+def test_unknown_verbs_hint_999(line: str) -> None:
+    with pytest.raises(RemoteProtocolError) as exc:
+        parse_command(line)
+    assert exc.value.reply_hint == Reply(code=999, text="unknown command")
+    assert not exc.value.fatal
+
+
+# -- server lines -----------------------------------------------------------
+
+
+def test_greeting() -> None:
+    assert parse_server_line(GREETING_LINE) == GREETING
+    g = parse_server_line(
+        "OLA-100  batchat/3 motd=hi login-timeout=2.5 max-line=100 burst=1 "
+        "rate=0.5 ping=1e+06 ping-timeout=2E6 x= =y"
+    )
+    assert g == Greeting(
+        version=3,
+        max_line=100,
+        burst=1,
+        rate=0.5,
+        ping=1e6,
+        ping_timeout=2e6,
+        login_timeout=2.5,
+    )
+    assert isinstance(g, Greeting)
+    assert isinstance(g.rate, float)
+    assert isinstance(g.max_line, int)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "OLA-100",
+        "OLA-100 ",
+        "OLA-100 irc/2 " + GREETING_LINE[18:],
+        "OLA-100 batchat/x " + GREETING_LINE[18:],
+        GREETING_LINE.replace(" burst=10", ""),
+        GREETING_LINE.replace("burst=10", "burst=10.5"),
+        GREETING_LINE.replace("burst=10", "burst=1_0"),
+        GREETING_LINE.replace("rate=5", "rate=nan"),
+        GREETING_LINE.replace("rate=5", "rate=-5"),
+        GREETING_LINE.replace("rate=5", "rate=0"),
+        GREETING_LINE.replace("rate=5", "rate=1e999"),
+        GREETING_LINE.replace("max-line=4096", "max-line=0"),
+        GREETING_LINE.replace("max-line=4096", "max-line=" + "9" * 5000),
+        "PASS-214 x".replace("PASS", "ERRO"),
+        "PASS-700 no",
+        "OLA-214 ana",
+        "PASS-555 x",
+        "PASS-214 a\x01b",
+        "pass-214 ana",
+        "PASS-0214 ana",
+        "HELLO there",
+        "",
+        "ONLINE",
+        "ONLINE a b",
+        "JOINED #a",
+        "CLOSING Bad-reason bye",
+        "FROM ana @ yesterday hi",
+        "FROM ana @ 2026-02-30T00:00:00.000Z hi",
+        "FROM ana you 2026-01-01T00:00:00.000Z hi",
+        "online ana",
+    ],
+)
+def test_malformed_server_lines_are_fatal(line: str) -> None:
+    with pytest.raises(RemoteProtocolError) as exc:
+        parse_server_line(line)
+    assert exc.value.fatal
+    assert exc.value.reply_hint is None
+
+
+@pytest.mark.parametrize(
+    ("line", "event"),
+    [
+        ("PASS-214 ana", Reply(code=214, text="ana")),
+        ("PASS-217", Reply(code=217)),
+        ("PASS-217 ", Reply(code=217)),
+        ("CHAT-216 carlos is not online", Reply(code=216, text="carlos is not online")),
+        ("PONG-224  spaced ", Reply(code=224, text=" spaced ")),
+        ("ERRO-999 unknown command", Reply(code=999, text="unknown command")),
+        ("PING k", ServerPing(token="k")),
+        (
+            "CLOSING shutdown server going down",
+            Closing(reason="shutdown", text="server going down"),
+        ),
+        (
+            "FROM ana #geral 2026-11-21T14:03:07.250Z  oi ",
+            Message(
+                sender="ana",
+                address="#geral",
+                time=datetime(2026, 11, 21, 14, 3, 7, 250000, tzinfo=UTC),
+                text=" oi ",
+            ),
+        ),
+    ],
+)
+def test_server_lines(line: str, event: Event) -> None:
+    assert parse_server_line(line) == event
+
+
+# -- serialize --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (GREETING, GREETING_LINE.encode() + b"\n"),
+        (Login(user="ana", password="s3cret pass"), b"ENTRAR ana s3cret pass\n"),
+        (Chat(target="#a", text=" hi "), b"CHAT #a  hi \n"),
+        (Who(), b"LISTA\n"),
+        (Who(room="#a"), b"LISTA #a\n"),
+        (Ping(), b"PING\n"),
+        (Pong(token="k"), b"PONG k\n"),
+        (Quit(), b"SAIR\n"),
+        (Reply(code=217), b"PASS-217\n"),
+        (Reply(code=214, text="joão"), "PASS-214 joão\n".encode()),
+        (
+            Message(
+                sender="ana",
+                address="@",
+                time=datetime(2026, 11, 21, 14, 3, 7, 250000, tzinfo=UTC),
+                text="oi, tudo bem?",
+            ),
+            b"FROM ana @ 2026-11-21T14:03:07.250Z oi, tudo bem?\n",
+        ),
+        (Closing(reason="shutdown", text="bye"), b"CLOSING shutdown bye\n"),
+    ],
+)
+def test_serialize(event: Event, wire: bytes) -> None:
+    assert serialize(event) == wire
+
+
+def test_greeting_numbers_are_short_but_exact() -> None:
+    g = Greeting(
+        version=2,
+        max_line=10**12,
+        burst=1,
+        rate=0.5,
+        ping=1e6,
+        ping_timeout=0.1 + 0.2,
+        login_timeout=7,
+    )
+    line = serialize(g).decode()
+    assert "max-line=1000000000000 " in line
+    assert "rate=0.5 ping=1e+06 ping-timeout=0.30000000000000004 " in line
+    assert line.endswith("login-timeout=7\n")
+    assert parse_server_line(line[:-1]) == g
+
+
+def test_connection_closed_has_no_wire_form() -> None:
+    with pytest.raises(LocalProtocolError, match="no wire form"):
+        serialize(ConnectionClosed())

@@ -1,0 +1,268 @@
+"""Random command sequences from several sessions keep the server's promises.
+
+Jobs finish in random order, sessions drop at random, and after every step:
+a name is online at most once and no guest holds an account's name; each
+member's view of a room, built from the JOINED/LEFT it saw, matches the room;
+no one receives a message not addressed to them; every command gets exactly
+one reply, in order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from libbatchat import (
+    Chat,
+    Closing,
+    Command,
+    Greeting,
+    Join,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Nick,
+    Part,
+    Ping,
+    Quit,
+    Register,
+    Reply,
+    Rooms,
+    State,
+    Who,
+    hash_password,
+)
+from libbatchat._names import fold
+from libbatchat._server import Output, Session
+from libbatchat._state import COMMAND_STATES
+from tests.server_harness import FAST, Client, Net
+
+NAMES = ["ana", "ANA", "bia", "Caio", "dora"]
+ROOMS = ["#a", "#A", "#b"]
+RECORD = hash_password("pw", n=16, r=8, p=1)
+
+
+class Watch:
+    """What the test knows about one client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.expected: deque[Command] = deque()
+        self.name: str | None = None
+        self.guest = False
+        self.views: dict[str, set[str]] = {}
+        self.ended = False
+
+
+class WatchedNet(Net):
+    def __init__(self, machine: ServerMachine) -> None:
+        super().__init__(FAST, inline=False)
+        self.machine = machine
+
+    def apply(self, out: Output) -> None:
+        self.outputs.append(out)
+        for session, data in out.sends:
+            client = self.clients[session]
+            client.feed(data)
+            for event in client.take():
+                self.machine.on_event(session, event)
+        for session in out.closes:
+            self.clients[session].closed = True
+            self.machine.on_end(session)
+        self.jobs.extend(out.jobs)
+
+
+class ServerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = WatchedNet(self)
+        for name in ("ana", "bia"):
+            self.net.core.accounts.create(name, RECORD)
+        self.watches: dict[Session, Watch] = {}
+        self.members: dict[str, set[Session]] = {}
+        self.texts: dict[str, tuple[Session, str]] = {}
+        self.counter = 0
+
+    # -- reactions to what clients receive -----------------------------------
+
+    def on_event(self, session: Session, event: object) -> None:
+        if isinstance(event, Greeting):
+            return
+        w = self.watches[session]
+        if isinstance(event, Reply):
+            assert w.expected, "a reply to no command"
+            command = w.expected.popleft()
+            assert event.command is command, "replies out of order"
+            self.on_reply(session, w, command, event)
+        elif isinstance(event, Joined):
+            view = w.views[fold(event.room)]
+            assert event.user not in view
+            view.add(event.user)
+        elif isinstance(event, Left):
+            w.views[fold(event.room)].remove(event.user)
+        elif isinstance(event, Message):
+            sender, target = self.texts[event.text]
+            sw = self.watches[sender]
+            assert event.sender == sw.name
+            assert w.name is not None
+            if target == "*":
+                assert event.address == "*"
+                assert session is not sender
+            elif target.startswith("#"):
+                assert fold(event.address) == fold(target)
+                assert fold(target) in w.views
+                assert session is not sender
+            else:
+                assert event.address == "@"
+                assert fold(target) == fold(w.name)
+        elif isinstance(event, Closing):
+            self.on_end(session)
+
+    def on_reply(self, session: Session, w: Watch, command: Command, r: Reply) -> None:
+        if r.code in (214, 218):
+            w.name = r.text
+            w.guest = r.code == 218
+        elif r.code == 222:
+            assert isinstance(command, Join)
+            key = fold(command.room)
+            room = self.members.setdefault(key, set())
+            if session not in room:
+                w.views[key] = {self.watches[s].name or "" for s in room} | {
+                    w.name or ""
+                }
+                room.add(session)
+        elif r.code == 223:
+            assert isinstance(command, Part)
+            key = fold(command.room)
+            self.members[key].discard(session)
+            del w.views[key]
+        elif r.code == 217:
+            self.on_end(session)
+
+    def on_end(self, session: Session) -> None:
+        w = self.watches[session]
+        w.ended = True
+        w.views.clear()
+        for room in self.members.values():
+            room.discard(session)
+
+    # -- rules ---------------------------------------------------------------
+
+    def live(self) -> list[Watch]:
+        return [w for w in self.watches.values() if not w.ended]
+
+    @precondition(lambda self: len(self.live()) < 4)
+    @rule()
+    def connect(self) -> None:
+        client = self.net.connect(f"10.0.0.{len(self.watches) % 3}:1")
+        self.watches[client.session] = Watch(client)
+        client.take()
+
+    def sender(self, data: st.DataObject) -> Watch | None:
+        able = [
+            w
+            for w in self.live()
+            if w.client.conn.state in COMMAND_STATES and not w.client.closed
+        ]
+        return data.draw(st.sampled_from(able)) if able else None
+
+    def send(self, data: st.DataObject, choices: list[Command]) -> None:
+        w = self.sender(data)
+        if w is None:
+            return
+        command = data.draw(st.sampled_from(choices))
+        if isinstance(command, Chat):
+            self.texts[command.text] = (w.client.session, command.target)
+        w.expected.append(command)
+        w.client.send(command)
+
+    @rule(data=st.data(), name=st.sampled_from(NAMES))
+    def enter(self, data: st.DataObject, name: str) -> None:
+        choices: list[Command] = [
+            Register(user=name, password="pw"),
+            Login(user=name, password="pw"),
+            Login(user=name, password="wrong"),
+            Nick(nick=name),
+        ]
+        self.send(data, choices)
+
+    @rule(data=st.data(), room=st.sampled_from(ROOMS))
+    def rooms(self, data: st.DataObject, room: str) -> None:
+        self.send(data, [Join(room=room), Part(room=room), Who(room=room)])
+
+    @rule(data=st.data(), to=st.sampled_from([*NAMES, *ROOMS, "*"]))
+    def chat(self, data: st.DataObject, to: str) -> None:
+        self.counter += 1
+        self.send(data, [Chat(target=to, text=f"m{self.counter}")])
+
+    @rule(data=st.data())
+    def other(self, data: st.DataObject) -> None:
+        self.counter += 1
+        self.send(data, [Who(), Rooms(), Ping(token=f"p{self.counter}"), Quit()])
+
+    @precondition(lambda self: bool(self.net.jobs))
+    @rule(data=st.data())
+    def finish_job(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, len(self.net.jobs) - 1))
+        self.net.run_job(index)
+
+    @rule(data=st.data(), eof=st.booleans())
+    def drop(self, data: st.DataObject, eof: bool) -> None:
+        live = self.live()
+        if not live:
+            return
+        w = data.draw(st.sampled_from(live))
+        session = w.client.session
+        if eof:
+            self.net.apply(self.net.core.receive(session, b""))
+        else:
+            self.net.apply(self.net.core.disconnect(session))
+            self.on_end(session)
+
+    # -- invariants ----------------------------------------------------------
+
+    @invariant()
+    def names_online_once(self) -> None:
+        names = [fold(s.name) for s in self.net.core.sessions if s.name is not None]
+        assert len(names) == len(set(names))
+        for w in self.live():
+            if w.guest and w.name is not None:
+                assert self.net.core.accounts.get(w.name) is None
+
+    @invariant()
+    def views_match_rooms(self) -> None:
+        core_rooms = self.net.core._rooms
+        for session, w in self.watches.items():
+            if w.ended:
+                continue
+            mine = {k for k, room in core_rooms.items() if session in room.members}
+            assert mine == set(w.views)
+            for key, view in w.views.items():
+                actual = {s.name for s in core_rooms[key].members}
+                assert view == actual
+
+    @invariant()
+    def every_command_answered(self) -> None:
+        if self.net.jobs:
+            return
+        for w in self.live():
+            if w.client.conn.state is not State.CLOSED:
+                assert not w.expected, "a command went unanswered"
+
+    def teardown(self) -> None:
+        self.net.run_jobs()
+        for w in self.live():
+            assert not w.expected
+
+
+ServerMachine.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestServerMachine = ServerMachine.TestCase
