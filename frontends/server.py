@@ -169,9 +169,13 @@ def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteStore(str(path))
     except OSError as exc:
-        raise StartError(
-            f"cannot create the directory of {str(path)!r}: {exc}"
-        ) from exc
+        blocker = next((p for p in path.parents if p.exists()), None)
+        why = (
+            f"{str(blocker)!r} is not a directory"
+            if blocker is not None and not blocker.is_dir()
+            else exc.strerror or str(exc)
+        )
+        raise StartError(f"cannot create a database at {str(path)!r}: {why}") from exc
     except StoreError as exc:
         raise StartError(str(exc)) from exc
 

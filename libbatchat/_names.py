@@ -106,6 +106,12 @@ def check(kind: Kind, value: object) -> object:
         return check_time(value)
     if not isinstance(value, str):
         raise ValueError(f"expected text, got {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates: a str can hold them, the wire cannot.
+            raise ValueError("not encodable as UTF-8") from None
     return _CHECKS[kind](value)
 
 

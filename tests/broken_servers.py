@@ -16,10 +16,12 @@ control that shows the proxy itself breaks nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -81,10 +83,8 @@ class _Conn:
     def kill(self) -> None:
         self.dead = True
         for sock in (self.client, self.upstream):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
 
@@ -132,8 +132,8 @@ class BrokenServer:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -214,10 +214,8 @@ class BrokenServer:
             # The server never learns the client left: its session lingers
             # until the proxy closes.
             return
-        try:
+        with contextlib.suppress(OSError):
             conn.upstream.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
     def _track_command(self, conn: _Conn, line: bytes) -> None:
         words = line.rstrip(b"\r\n").split(b" ")
@@ -244,10 +242,8 @@ class BrokenServer:
                     conn.to_client(bytes(buf))
                 with conn.write_lock:
                     conn.dead = True
-                    try:
+                    with contextlib.suppress(OSError):
                         conn.client.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     conn.client.close()
                 return
             buf += data

@@ -59,11 +59,17 @@ targets = st.one_of(names, rooms, st.just("*"))
 addresses = st.one_of(st.sampled_from(["@", "*"]), rooms)
 # Spaces, leading and trailing, are the interesting part of a last argument.
 texts = st.one_of(
-    st.text(st.characters(exclude_characters=_CONTROLS), min_size=1, max_size=60),
+    st.text(
+        st.characters(exclude_characters=_CONTROLS, exclude_categories=("Cs",)),
+        min_size=1,
+        max_size=60,
+    ),
     st.sampled_from([" ", "  hi there ", "tab\there", "olá, mundo"]),
 ).filter(_valid(Kind.TEXT))
 passwords = st.text(
-    st.characters(exclude_characters=_CONTROLS), min_size=1, max_size=40
+    st.characters(exclude_characters=_CONTROLS, exclude_categories=("Cs",)),
+    min_size=1,
+    max_size=40,
 ).filter(_valid(Kind.PASSWORD))
 tokens = st.text(
     st.characters(exclude_categories=("Zs", "Zl", "Zp", "Cc", "Cs")),

@@ -219,6 +219,18 @@ def test_clients_answer_server_ping(serve: Serve) -> None:
     assert not [p for p in client.pushes_now() if isinstance(p, Closing)]
 
 
+def test_pending_request_fails_when_the_connection_is_lost(serve: Serve) -> None:
+    # One line at once, then one per 100 s: the second PING waits in the
+    # server until the login timeout closes the connection under it.
+    server = serve(fast(burst=1, rate=0.01, login_timeout=0.3))
+    client = server.connect()
+    assert client.request(Ping(token="first")).code == 224
+    with pytest.raises(ConnectionError):
+        client.request(Ping(token="second"))
+    pushes = until_end(client)
+    assert isinstance(pushes[-1], Closing) and pushes[-1].reason == "login-timeout"
+
+
 def test_login_timeout_closes(serve: Serve) -> None:
     server = serve(fast(login_timeout=0.2))
     raw = server.raw()

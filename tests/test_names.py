@@ -73,6 +73,9 @@ def test_valid_values_pass(kind: Kind, value: str) -> None:
         (Kind.REASON, "Ping", "lowercase"),
         (Kind.REASON, "-x", "lowercase"),
         (Kind.REASON, "", "lowercase"),
+        (Kind.TEXT, "a\ud800", "UTF-8"),
+        (Kind.PASSWORD, "\udfff", "UTF-8"),
+        (Kind.TOKEN, "x\ud83d", "UTF-8"),
     ],
 )
 def test_invalid_values_fail(kind: Kind, value: str, why: str) -> None:

@@ -18,6 +18,7 @@ from typing import IO
 import pytest
 
 from libbatchat import Closing, Greeting, Login, Nick, Register, Reply
+from libbatchat._config import describe
 from libbatchat._names import fold
 from libbatchat.adapters import threaded
 from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient
@@ -65,9 +66,10 @@ class Program:
         )
         assert self.proc.stdout is not None
         self._stdout: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(
+        self._reader = threading.Thread(
             target=_lines, args=(self.proc.stdout, self._stdout), daemon=True
-        ).start()
+        )
+        self._reader.start()
         self.port = 0
 
     def listening(self) -> int:
@@ -90,6 +92,10 @@ class Program:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(WAIT)
+        # The process is gone, so its stdout ends and the reader returns.
+        self._reader.join(WAIT)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
         self._stderr.close()
 
 
@@ -131,6 +137,15 @@ def test_help_lists_every_limit() -> None:
     assert "--ping-interval" in done.stdout and "--no-exempt-loopback" in done.stdout
 
 
+def test_server_doc_lists_every_limit() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "server.md").read_text()
+    for name, default, _help in describe():
+        flag = "--" + name.replace("_", "-")
+        assert f"`{flag}`" in doc or f"`{flag}` /" in doc, flag
+        assert f"`BATCHAT_{name.upper()}`" in doc
+        assert f"| {default} |" in doc
+
+
 def test_flag_beats_environment_beats_default(
     programs: list[Program], tmp_path: Path
 ) -> None:
@@ -152,6 +167,22 @@ def test_flag_beats_environment_beats_default(
     )
     assert bad.returncode == 2
     assert "BATCHAT_BURST" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_uvloop_flag_falls_back_when_missing(
+    programs: list[Program], tmp_path: Path
+) -> None:
+    program = launch(programs, tmp_path, "asyncio", tmp_path / "a.db", "--uvloop")
+    with threaded.Client.connect(HOST, program.port) as client:
+        assert client.request(Nick(nick="ana")).code == 218
+    program.proc.send_signal(signal.SIGINT)
+    assert program.wait() == 0
+    log = program.stderr()
+    assert "Traceback" not in log
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        assert "uvloop is not installed" in log
 
 
 def test_sigterm_tells_every_client_and_exits_cleanly(

@@ -324,6 +324,7 @@ class Server:
 
 # -- client -------------------------------------------------------------------
 
+
 class _ClientProtocol(asyncio.Protocol):
     def __init__(self, client: Client) -> None:
         self.client = client
@@ -394,10 +395,10 @@ class Client:
 
     def send(self, command: Command) -> None:
         """Send a command without waiting for its reply (PONG has none)."""
+        self._write(command)
         if command.spec().has_reply:
             # Keep the FIFO of waiters in step with the connection's.
             self._waiters.append(asyncio.get_running_loop().create_future())
-        self._write(command)
 
     def _write(self, command: Command) -> None:
         if self._error is not None or self._transport is None:

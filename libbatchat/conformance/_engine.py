@@ -48,20 +48,28 @@ class Case:
     title: str
     needs: frozenset[Cap]
     func: CaseFunc
+    # Runs alone, after the others: it would disturb cases running beside it
+    # (it uses up the connections an address may open, say).
+    exclusive: bool = False
 
 
 _REGISTRY: dict[str, Case] = {}
 
 
 def case(
-    id: str, section: str, title: str, needs: Iterable[Cap] = ()
+    id: str,
+    section: str,
+    title: str,
+    needs: Iterable[Cap] = (),
+    *,
+    exclusive: bool = False,
 ) -> Callable[[CaseFunc], CaseFunc]:
     """Register a case under a stable id, checking spec ``section``."""
 
     def register(func: CaseFunc) -> CaseFunc:
         if id in _REGISTRY:
             raise ValueError(f"duplicate conformance case id {id!r}")
-        _REGISTRY[id] = Case(id, section, title, frozenset(needs), func)
+        _REGISTRY[id] = Case(id, section, title, frozenset(needs), func, exclusive)
         return func
 
     return register
@@ -441,5 +449,11 @@ def run(
                 on_result(result)
         return result
 
+    results: dict[int, Result] = {}
+    shared = [i for i, c in enumerate(cases) if not c.exclusive]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, range(len(cases))))
+        results.update(zip(shared, pool.map(one, shared), strict=True))
+    for i, c in enumerate(cases):
+        if c.exclusive:
+            results[i] = one(i)
+    return [results[i] for i in range(len(cases))]
