@@ -507,7 +507,7 @@ class ServerCore:
         self, session: Session, cmd: Nick, now: float, out: Output
     ) -> Reply | None:
         key = fold(cmd.nick)
-        if key in self._online or key in self._claims:
+        if key in self._online:
             return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
         self._claims[key] = session
         session._claim = key

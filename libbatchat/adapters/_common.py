@@ -10,6 +10,9 @@ from libbatchat._events import Push
 
 log = logging.getLogger("libbatchat.adapters")
 
+# BatChat's port, kept from the original classroom chat.
+DEFAULT_PORT = 50000
+
 # A connection the core has closed still gets its queued output flushed, but a
 # peer that never reads would hold the socket forever; after this many seconds
 # the adapter drops the bytes and aborts.

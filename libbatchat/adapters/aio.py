@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import importlib
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
@@ -41,6 +40,7 @@ from libbatchat._server import Job, Output, ServerCore, Session
 
 from ._common import (
     CLOSE_GRACE,
+    DEFAULT_PORT,
     DEFAULT_WORKERS,
     SHUTDOWN_GRACE,
     QueueMeter,
@@ -79,7 +79,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
         self.closing = False
-        self.lost = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -101,8 +101,8 @@ class _ServerProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         if self.session is not None and not self.closing:
             self.server.apply(self.server.core.receive(self.session, b""))
-        # Keep the transport: the core decides when to close it, after the
-        # replies still owed to the lines that came before the EOF.
+        # Keep the transport: closing is the core's call (it lists the
+        # session in Output.closes), as for every other way a session ends.
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -150,7 +150,7 @@ class Server:
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = 0,
+        port: int = DEFAULT_PORT,
         *,
         limits: Limits | None = None,
         accounts: AccountStore | None = None,
@@ -175,6 +175,7 @@ class Server:
         self._pending: collections.deque[Output] = collections.deque()
         self._applying = False
         self._closed = False
+        self._stopped = asyncio.Event()
 
     @property
     def port(self) -> int:
@@ -192,11 +193,13 @@ class Server:
         log.info("listening on %s:%d", self.host, self.port)
 
     async def serve_forever(self) -> None:
+        """Serve until ``close()`` has finished (clients told, store closed)."""
         if self._server is None:
             await self.start()
-        assert self._server is not None
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._server.serve_forever()
+        # Waiting on our own event, not asyncio.Server.serve_forever(): that
+        # one returns as soon as close() begins, and a program that then ends
+        # would cancel the rest of close() before anyone hears CLOSING.
+        await self._stopped.wait()
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -319,6 +322,7 @@ class Server:
         if self._server is not None:
             await self._server.wait_closed()
         self.core.accounts.close()
+        self._stopped.set()
         log.info("server closed")
 
 

@@ -43,6 +43,7 @@ from libbatchat._server import Job, Output, ServerCore, Session
 
 from ._common import (
     CLOSE_GRACE,
+    DEFAULT_PORT,
     DEFAULT_WORKERS,
     SHUTDOWN_GRACE,
     PushCallback,
@@ -212,7 +213,7 @@ class Server:
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = 0,
+        port: int = DEFAULT_PORT,
         *,
         limits: Limits | None = None,
         accounts: AccountStore | None = None,
@@ -550,6 +551,10 @@ class Client:
                 self._fail(ConnectionError(f"connection lost: {exc}"))
         return waiter
 
+    def _send_quietly(self, command: Command) -> None:
+        with contextlib.suppress(ConnectionError):
+            self._send(command)
+
     def close(self) -> None:
         """Close the connection (the server sees the client drop)."""
         _shutdown(self.sock)
@@ -614,8 +619,11 @@ class Client:
             waiter.reply = event
             waiter.done.set()
         elif isinstance(event, ServerPing):
-            with contextlib.suppress(ConnectionError):
-                self._send(Pong(token=event.token))
+            # Not from this thread: a request() blocked in sendall holds the
+            # send lock, and waiting for it here would stop us reading.
+            threading.Thread(
+                target=self._send_quietly, args=(Pong(token=event.token),), daemon=True
+            ).start()
         elif isinstance(event, Push):
             if isinstance(event, Closing):
                 self._fail(ConnectionError(f"server closing: {event.reason}"))

@@ -1,0 +1,173 @@
+"""The suite can fail: against each deliberately broken server exactly the
+cases that check the broken behaviour fail, and every other case passes.
+
+All mutants run concurrently once per session (a fixture), each behind its
+own proxy in front of its own fresh server; one test per mutant then checks
+its verdicts, so a report names the mutant that went undetected.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from broken_servers import MUTATIONS, BrokenServer
+
+from libbatchat import Limits
+from libbatchat.adapters import threaded
+from libbatchat.conformance._engine import (
+    PASS,
+    SKIP,
+    Result,
+    Target,
+    all_cases,
+    choose,
+    probe,
+    run,
+)
+from libbatchat.conformance.dialects import load
+
+# Timer cases are skipped (default timers, over the budget); the
+# per-address cases skip because loopback is exempt. The failed-login
+# throttle per address is lifted: every mutant's run logs in badly.
+LIMITS = Limits(scrypt_n=16, rate=1000, burst=1000, ip_login_attempts=10**6)
+
+# The slow-reader case fills megabytes of buffers, which a proxy in the
+# middle multiplies; the adapters' own runs cover it.
+EXCLUDE = ["limits/slow-reader"]
+
+DM = {
+    "framing/split-bytes",
+    "framing/coalesced",
+    "framing/crlf",
+    "framing/longest-line",
+    "grammar/rest-of-line",
+    "grammar/argument-kinds",
+    "grammar/case-insensitive-names",
+    "pushes/kinds",
+    "pushes/from-time",
+    "messages/dm-only-target",
+    "messages/dm-self",
+    "limits/flood-burst",
+    "example/walkthrough",
+}
+LEFT = {
+    "pushes/kinds",
+    "presence/abrupt-disconnect",
+    "presence/reset-disconnect",
+    "presence/left-before-offline",
+    "rooms/join-leave-notices",
+    "rooms/notices-stay-in-room",
+    "rooms/leave-on-quit",
+    "example/walkthrough",
+}
+
+# What each mutant must fail: derived from what the cases check, not from
+# whatever a run happened to produce.
+EXPECTED: dict[str, set[str]] = {
+    "none": set(),
+    "echo-broadcast": {"messages/broadcast"},
+    "drop-dm": DM,
+    "duplicate-name": {
+        "commands/guest",
+        "commands/login",
+        "grammar/case-insensitive-names",
+        "replies/error-codes",
+        "limits/passwords-not-sent",
+    },
+    "room-leak": {"messages/room", "messages/rooms-never-leak"},
+    "no-leave-notices": LEFT,
+    "no-join-notices": {
+        "pushes/kinds",
+        "commands/join",
+        "rooms/join-leave-notices",
+        "rooms/notices-stay-in-room",
+        "example/walkthrough",
+    },
+    "no-online-notices": {
+        "pushes/kinds",
+        "presence/online-notice",
+        "example/walkthrough",
+    },
+    "chunk-lines": {"framing/split-bytes"},
+    "crlf-kept": {"framing/crlf", "framing/blank-lines"},
+    "overlong-closes": {
+        "framing/overlong-line",
+        "bad-input/garbage-mix",
+        "replies/line-level-order",
+        "framing/unterminated",
+        "pushes/closing-last",
+    },
+    "bad-utf8-closes": {
+        "framing/invalid-utf8",
+        "bad-input/garbage-mix",
+        "replies/line-level-order",
+    },
+    "flood-drop": {"limits/flood-burst", "limits/lines-before-login"},
+    "drop-keeps-session": {
+        "presence/abrupt-disconnect",
+        "presence/reset-disconnect",
+    },
+    "stale-who": {"commands/who"},
+    "names-lowercased": {
+        "commands/guest",
+        "commands/login",
+        "grammar/case-insensitive-names",
+    },
+    "greeting-no-burst": {
+        "greeting/version-and-limits",
+        "greeting/all-keys",
+    },
+}
+
+
+def run_mutant(mutation: str) -> list[Result]:
+    cases = choose(all_cases(), exclude=EXCLUDE)
+    with (
+        threaded.Server(host="127.0.0.1", port=0, limits=LIMITS) as server,
+        BrokenServer(("127.0.0.1", server.port), mutation) as broken,
+    ):
+        target = Target("127.0.0.1", broken.port)
+        dialect = load("canonical")
+        # Leaves room for the proxy's extra hop when mutants run side by side.
+        found = probe(target, dialect, scale=1.5)
+        return run(
+            cases,
+            target=target,
+            dialect=dialect,
+            timing=found.timing,
+            greeting=found.greeting,
+            jobs=6,
+        )
+
+
+@pytest.fixture(scope="module")
+def verdicts() -> dict[str, list[Result]]:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(MUTATIONS, pool.map(run_mutant, MUTATIONS), strict=True))
+
+
+def test_every_mutation_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(MUTATIONS)
+    known = {c.id for c in all_cases()}
+    for mutation, ids in EXPECTED.items():
+        assert ids <= known, f"{mutation}: unknown case ids {ids - known}"
+        assert not ids & set(EXCLUDE)
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_exactly_the_matching_cases_fail(
+    mutation: str, verdicts: dict[str, list[Result]]
+) -> None:
+    results = verdicts[mutation]
+    failed = {r.case.id for r in results if r.verdict not in (PASS, SKIP)}
+    expected = EXPECTED[mutation]
+    why = "\n".join(
+        f"{r.case.id}: {r.verdict}: {r.detail[:300]}"
+        for r in results
+        if (r.case.id in failed) != (r.case.id in expected)
+    )
+    assert failed == expected, (
+        f"{mutation} ({MUTATIONS[mutation]}): undetected {expected - failed}, "
+        f"unexpected {failed - expected}\n{why}"
+    )
