@@ -45,6 +45,10 @@ class LineBuffer:
     def feed(self, data: bytes) -> None:
         self._data += data
 
+    def clear(self) -> None:
+        self._data.clear()
+        self._scanned = 0
+
     def next_line(self) -> bytes | Literal[Mark.TOO_LONG] | None:
         """The next line without its LF (or CRLF), TOO_LONG, or None for more."""
         end = self._data.find(b"\n", self._scanned, self.max_unterminated)

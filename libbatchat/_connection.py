@@ -104,6 +104,12 @@ class Connection:
 
     def _next_event(self) -> Event | Literal[Sentinel.NEED_DATA]:
         while True:
+            if self.state is State.CLOSED or (
+                self.role is Role.SERVER and self.state is State.QUITTING
+            ):
+                # Nothing after SAIR (or the end) is read, so it is dropped
+                # unparsed: it cannot grow the buffer or trip its limits.
+                self._buffer.clear()
             raw = self._buffer.next_line()
             if raw is None:
                 if not self._eof:
@@ -111,10 +117,6 @@ class Connection:
                 event = ConnectionClosed()
                 self._move(event)
                 return event
-            if self.state is State.CLOSED or (
-                self.role is Role.SERVER and self.state is State.QUITTING
-            ):
-                continue
             found = self._on_line(raw)
             if found is not None:
                 return found

@@ -124,6 +124,10 @@ class BrokenServer:
 
     def close(self) -> None:
         self._closed = True
+        # close() alone does not wake a thread blocked in accept() on Linux;
+        # shutdown() does, so the join below is immediate.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             conns = list(self._conns)

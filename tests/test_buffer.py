@@ -85,6 +85,17 @@ def test_search_resumes_where_it_stopped() -> None:
     assert buf._scanned == 0
 
 
+def test_clear_forgets_everything_including_the_search() -> None:
+    buf = LineBuffer(8, 16)
+    buf.feed(b"abcdef")
+    assert buf.next_line() is None
+    buf.clear()
+    assert len(buf) == 0
+    assert buf._scanned == 0
+    buf.feed(b"x\n")
+    assert buf.next_line() == b"x"
+
+
 @pytest.mark.parametrize(("line", "unterminated"), [(0, 10), (11, 10), (-1, 5)])
 def test_limits_must_make_sense(line: int, unterminated: int) -> None:
     with pytest.raises(ValueError, match="max_line"):

@@ -16,7 +16,6 @@ from libbatchat import (
     Join,
     LocalProtocolError,
     Login,
-    Message,
     Nick,
     Online,
     Ping,
@@ -189,6 +188,11 @@ def test_quit_closes_both_sides_and_later_lines_are_ignored() -> None:
         pair.client.send(Who())
     pair.server.receive_data(b"LISTA\nGARBAGE\n\xff\n" + b"x" * 5000 + b"\n")
     assert pair.server.next_event() is NEED_DATA
+    assert pair.server.buffered == 0
+    # Past max_unterminated without a line end, but nobody reads it any more.
+    pair.server.receive_data(b"y" * 10000)
+    assert pair.server.next_event() is NEED_DATA
+    assert pair.server.buffered == 0
     online = Online(user="carla")
     assert pair.s2c(Reply(code=218, text="ana"), online) == [
         Reply(code=218, text="ana"),

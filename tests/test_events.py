@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from strategies import events
 
 from libbatchat import LocalProtocolError
 from libbatchat._events import (
@@ -30,8 +31,6 @@ from libbatchat._events import (
 )
 from libbatchat._table import CODES, PUSHES, VERBS
 
-from strategies import events
-
 GREETING = {
     "max_line": 4096,
     "burst": 10,
@@ -46,11 +45,11 @@ def test_every_verb_and_push_has_a_class() -> None:
     assert set(COMMAND_TYPES) == set(VERBS)
     assert set(PUSH_TYPES) == set(PUSHES)
     for verb, cls in COMMAND_TYPES.items():
-        assert cls.VERB == verb
+        assert verb == cls.VERB
         assert cls.spec() is VERBS[verb]
         assert issubclass(cls, Command)
     for word, push in PUSH_TYPES.items():
-        assert push.WORD == word
+        assert word == push.WORD
         assert issubclass(push, Push)
 
 
@@ -109,7 +108,7 @@ def test_reply_validation_and_properties() -> None:
         Reply(code=100)
     with pytest.raises(LocalProtocolError, match="unknown reply code"):
         Reply(code=555)
-    with pytest.raises(LocalProtocolError, match="Reply.text"):
+    with pytest.raises(LocalProtocolError, match=r"Reply\.text"):
         Reply(code=214, text="a\rb")
     ok = Reply(code=214, text="ana")
     assert ok.info is CODES[214]

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import KINDS, names, times
 
 from libbatchat import _names
 from libbatchat._table import Kind
-
-from strategies import KINDS, names, times
 
 
 @pytest.mark.parametrize(

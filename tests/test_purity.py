@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = sorted((ROOT / "libbatchat").glob("_*.py")) + [ROOT / "libbatchat/__init__.py"]
+CORE = [*sorted((ROOT / "libbatchat").glob("_*.py")), ROOT / "libbatchat/__init__.py"]
 BANNED = {"socket", "asyncio", "threading", "selectors", "sqlite3", "subprocess"}
 # Stdlib modules the core may use although they import a banned module
 # themselves (logging keeps a module-level lock); preloading them keeps them

@@ -9,8 +9,11 @@ one reply, in order.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -315,6 +318,15 @@ class ServerMachine(RuleBasedStateMachine):
         self.net.run_jobs()
         for w in self.live():
             assert not w.expected
+
+
+@pytest.fixture(autouse=True)
+def quiet_server_log() -> Iterator[None]:
+    # Thousands of runs would log (and pytest would keep) megabytes of lines.
+    logger = logging.getLogger("libbatchat.server")
+    logger.disabled = True
+    yield
+    logger.disabled = False
 
 
 ServerMachine.TestCase.settings = settings(

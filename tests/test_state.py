@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import events
 
 from libbatchat._events import (
     Closing,
@@ -24,8 +25,6 @@ from libbatchat._state import (
     next_state,
     trigger,
 )
-
-from strategies import events
 
 GREETING = Greeting(
     max_line=4096, burst=10, rate=5, ping=90, ping_timeout=150, login_timeout=30

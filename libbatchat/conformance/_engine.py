@@ -425,7 +425,7 @@ def run(
     target: Target,
     dialect: Dialect,
     timing: Timing,
-    budget: float = 10.0,
+    budget: float = 30.0,
     jobs: int = 4,
     greeting: Greeting | None = None,
     on_result: Callable[[Result], None] | None = None,

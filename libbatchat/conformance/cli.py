@@ -81,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget",
         type=float,
-        default=10.0,
+        default=30.0,
         metavar="SECONDS",
         help="longest a case may wait on a server clock (login timeout, "
-        "flood delay); longer cases are skipped (default 10)",
+        "flood delay); longer cases are skipped (default 30)",
     )
     p.add_argument(
         "--timeout-scale",

@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--batchat-budget",
         type=float,
-        default=10.0,
+        default=30.0,
         metavar="SECONDS",
         help="longest a case may wait on a server clock before it is skipped",
     )
