@@ -562,7 +562,7 @@ class ServerCore:
             if room is None or session not in room.members:
                 return Reply(code=NOT_SENT, text=f"you are not in {target}")
             address = room.display
-            recipients = [s for s in self._online.values() if s is not session]
+            recipients = [s for s in room.members if s is not session]
         else:
             other = self._online.get(fold(target))
             if other is None:

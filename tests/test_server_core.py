@@ -186,8 +186,7 @@ def test_failed_login_throttle_per_connection(monkeypatch: pytest.MonkeyPatch) -
     net = Net(limits)
     calls = []
     import libbatchat._server as server
-
-    real = server._verify
+    from libbatchat import verify_password as real
 
     def counting(password: str, record: str) -> bool:
         calls.append(1)
@@ -478,7 +477,7 @@ def _drop_notices(how: str) -> tuple[list[object], list[object]]:
         # Idempotent.
         net.apply(net.core.disconnect(a.session))
         assert net.outputs[-1] == type(net.outputs[-1])()
-    return b.pushes(), [s.name for s in net.core.sessions]
+    return [*b.pushes()], [s.name for s in net.core.sessions]
 
 
 @pytest.mark.parametrize("how", ["eof", "disconnect"])

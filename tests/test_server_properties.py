@@ -5,6 +5,9 @@ a name is online at most once and no guest holds an account's name; each
 member's view of a room, built from the JOINED/LEFT it saw, matches the room;
 no one receives a message not addressed to them; every command gets exactly
 one reply, in order.
+
+PYTEST_DONT_REWRITE: while shrinking, Hypothesis fails thousands of runs, and
+pytest's rewritten asserts would describe each failure at length.
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ class ServerMachine(RuleBasedStateMachine):
         job may do its store I/O while another has run but not yet finished.
         """
         for _ in range(data.draw(st.integers(0, 2 * len(self.net.jobs)))):
-            if self.net.jobs and data.draw(st.booleans()):
+            if bool(self.net.jobs) and data.draw(st.booleans()):
                 job = self.net.jobs.pop(
                     data.draw(st.integers(0, len(self.net.jobs) - 1))
                 )
