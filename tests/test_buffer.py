@@ -110,7 +110,9 @@ def outcome(data: bytes, chunks: list[int]) -> list[object]:
         for size in [*chunks, len(data)]:
             buf.feed(data[pos : pos + size])
             pos += size
-            out += drain(buf)
+            # Line by line, not drain(): the lines before a fatal error count.
+            while (line := buf.next_line()) is not None:
+                out.append(line)
     except RemoteProtocolError:
         out.append("fatal")
     return out
