@@ -271,6 +271,7 @@ class Trial:
             bucket=Bucket(float("inf"), float("inf")),
             transcript=self.transcript,
             relevant=self.relevant,
+            siblings=lambda: self.sessions,
         )
         self.sessions.append(session)
         if greet:

@@ -129,6 +129,10 @@ def show(event: Event | None) -> str:
     return repr(event)
 
 
+# How often a waiting session lets its siblings read.
+_SERVICE_EVERY = 0.5
+
+
 class Session:
     """A client connection. Created by ``Trial.connect``; not thread-safe."""
 
@@ -142,8 +146,14 @@ class Session:
         bucket: Bucket,
         transcript: Transcript,
         relevant: Callable[[Event], bool],
+        siblings: Callable[[], list[Session]] = list,
     ) -> None:
         self.label = label
+        # The other sessions of the same case: while this one waits, they are
+        # read too, so each answers the server's PING even when the case is
+        # not looking at it (a long flood would otherwise time them out).
+        self._siblings = siblings
+        self._serviced = time.monotonic()
         self.name = ""  # set once logged in
         self.greeting: Greeting | None = None
         self.closing: Closing | None = None
@@ -174,16 +184,21 @@ class Session:
         """Read once, waiting until ``deadline``; False on timeout or EOF."""
         if self.eof:
             return False
+        # On a clock, not only on a timeout: replies can keep arriving more
+        # often than the read timeout below would ever fire.
+        if time.monotonic() - self._serviced >= _SERVICE_EVERY:
+            self._service_siblings()
         wait = deadline - time.monotonic()
         if wait <= 0:
             return False
         # A socket timeout rather than select(): select() cannot watch file
         # descriptors above 1023, which a busy test process reaches.
         try:
-            self._sock.settimeout(wait)
+            self._sock.settimeout(min(wait, _SERVICE_EVERY))
             data = self._sock.recv(65536)
         except TimeoutError:
-            return False
+            self._service_siblings()
+            return self._pump(deadline)
         except (ConnectionResetError, ConnectionAbortedError):
             data = b""
             self._transcript.add(self.label, "<", "[connection reset]")
@@ -194,6 +209,28 @@ class Session:
         for line in self._dialect.split(self._buf):
             self._on_line(line)
         return True
+
+    def _service_siblings(self) -> None:
+        self._serviced = time.monotonic()
+        for other in self._siblings():
+            if other is not self and not other.eof:
+                other._pump_ready()
+
+    def _pump_ready(self) -> None:
+        """Read what has already arrived, without waiting."""
+        try:
+            self._sock.settimeout(0)
+            data = self._sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._on_eof()
+            return
+        self._buf += data
+        for line in self._dialect.split(self._buf):
+            self._on_line(line)
 
     def _on_eof(self) -> None:
         self.eof = True
