@@ -51,6 +51,10 @@ class Limits:
                 raise ValueError(f"{f.name} must be positive, got {value!r}")
         if self.max_line > self.max_unterminated:
             raise ValueError("max_line must not exceed max_unterminated")
+        if self.recv_queue < self.max_unterminated:
+            # Reading pauses above recv_queue; a partial line smaller than
+            # max_unterminated could then wait forever with nothing to process.
+            raise ValueError("recv_queue must be at least max_unterminated")
         if self.ping_interval >= self.ping_timeout:
             raise ValueError("ping_interval must be less than ping_timeout")
         if self.scrypt_n & (self.scrypt_n - 1):

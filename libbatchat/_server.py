@@ -671,11 +671,13 @@ class ServerCore:
         if session._paused:
             # We stopped reading it: its silence is ours, not the client's.
             session._last_rx = now
-        silent = now - session._last_rx
-        if silent >= lim.ping_timeout:
+        # Compare by the very sum _deadline() schedules: ``now - last >= t``
+        # can be False when ``last + t <= now`` is True (float rounding), and
+        # tick() would then re-schedule the same due entry forever.
+        if now >= session._last_rx + lim.ping_timeout:
             self._close(session, "ping-timeout", "no answer to PING", out)
             return
-        if not session._pinged and silent >= lim.ping_interval:
+        if not session._pinged and now >= session._last_rx + lim.ping_interval:
             session._pinged = True
             session._pings += 1
             ping = ServerPing(token=str(session._pings))

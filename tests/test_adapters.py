@@ -241,7 +241,9 @@ def test_login_timeout_closes(serve: Serve) -> None:
 
 
 def test_flood_is_delayed_not_dropped_and_reading_pauses(serve: Serve) -> None:
-    server = serve(fast(burst=2, rate=400.0, recv_queue=256))
+    server = serve(
+        fast(burst=2, rate=400.0, recv_queue=256, max_unterminated=256, max_line=128)
+    )
     raw = server.raw()
     raw.wait_for(lambda e: isinstance(e, Greeting))
     raw.send(*(Ping(token=f"p{i}") for i in range(150)))

@@ -34,7 +34,7 @@ from libbatchat import (
 )
 from libbatchat._events import COMMAND_TYPES
 from libbatchat._server import ServerCore, _Failure
-from tests.server_harness import FAST, WALL, Net
+from tests.server_harness import FAST, WALL, Clock, Net
 
 PW = "s3cret pass"
 
@@ -681,7 +681,9 @@ def test_flood_of_one_client_does_not_slow_another() -> None:
 
 
 def test_reading_pauses_while_the_backlog_is_large() -> None:
-    limits = replace(FAST, burst=1, rate=0.01, recv_queue=50)
+    limits = replace(
+        FAST, burst=1, rate=0.01, recv_queue=50, max_unterminated=50, max_line=32
+    )
     net = Net(limits)
     c = net.connect()
     c.ask(Nick(nick="g"))
@@ -907,3 +909,18 @@ def test_logs(caplog: pytest.LogCaptureFixture) -> None:
     for word in ("ana logged in", "joined #r", "left #r", "ana logged out"):
         assert word in text
     assert "hunter2" not in text
+
+
+def test_tick_terminates_when_float_sums_round() -> None:
+    # last_rx + ping_interval rounds to exactly ``now`` while
+    # now - last_rx < ping_interval: tick() once looped forever on this.
+    limits = replace(FAST, ping_interval=5.0, ping_timeout=9.0)
+    clock = Clock(3.850265853018727)
+    net = Net(limits, clock=clock)
+    c = net.connect()
+    c.take()
+    clock.now = 3.850265853018727 + 5.0
+    assert clock.now - 3.850265853018727 < 5.0
+    net.tick()
+    assert [type(p).__name__ for p in c.pushes()] == ["ServerPing"]
+    assert net.core.next_deadline() == 3.850265853018727 + 9.0

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -29,6 +29,7 @@ from libbatchat import (
     Join,
     Joined,
     Left,
+    Limits,
     Login,
     Message,
     Nick,
@@ -45,7 +46,7 @@ from libbatchat import (
 from libbatchat._names import fold
 from libbatchat._server import Job, Output, Session
 from libbatchat._state import COMMAND_STATES
-from tests.server_harness import FAST, Client, Net
+from tests.server_harness import FAST, Client, Clock, Net
 
 NAMES = ["ana", "ANA", "bia", "Caio", "dora"]
 ROOMS = ["#a", "#A", "#b"]
@@ -339,3 +340,68 @@ ServerMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestServerMachine = ServerMachine.TestCase
+
+
+_TIMED = Limits(
+    burst=2,
+    rate=1.0,
+    ping_interval=5.0,
+    ping_timeout=9.0,
+    login_timeout=20.0,
+    send_queue_soft=100,
+    send_queue_hard=1000,
+    send_queue_soft_seconds=3.0,
+    scrypt_n=16,
+)
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("send"), st.integers(0, 2), st.integers(1, 4)),
+        st.tuples(st.just("wait"), st.floats(0.0, 4.0), st.just(0)),
+        st.tuples(st.just("queue"), st.integers(0, 2), st.integers(0, 400)),
+        st.tuples(st.just("nick"), st.integers(0, 2), st.just(0)),
+    ),
+    max_size=40,
+)
+
+
+def _idle(out: Output) -> bool:
+    return not (out.sends or out.closes or out.jobs or out.pause or out.resume)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STEPS)
+def test_next_deadline_is_never_late_and_tick_ends(
+    steps: list[tuple[str, float, int]],
+) -> None:
+    clock = Clock(0.0)
+    net = Net(_TIMED, clock=clock)
+    clients = [net.connect(f"10.0.0.{i}:1") for i in range(3)]
+    for n, step in enumerate(steps):
+        if step[0] == "wait":
+            until = clock.now + step[1]
+            while (due := net.core.next_deadline()) is not None and due <= until:
+                if due - 1e-6 > clock.now:
+                    # Just before the deadline there is nothing to do.
+                    clock.now = due - 1e-6
+                    assert _idle(net.core.tick())
+                clock.now = max(clock.now, due)
+                net.tick()
+            clock.now = until
+            assert _idle(net.core.tick())
+            continue
+        c = clients[int(step[1]) % 3]
+        if c.closed:
+            continue
+        if step[0] == "send":
+            c.send(*[Ping(token=f"{n}x{k}") for k in range(int(step[2]))])
+        elif step[0] == "nick":
+            c.send(Nick(nick=f"n{step[1]}"))
+        else:
+            net.apply(net.core.send_queue(c.session, int(step[2])))
+    # Driven from deadline to deadline, every client is answered or closed.
+    while (due := net.core.next_deadline()) is not None and not all(
+        c.closed or not c.conn.awaiting for c in clients
+    ):
+        clock.now = max(clock.now, due)
+        net.tick()
+    assert all(c.closed or not c.conn.awaiting for c in clients)

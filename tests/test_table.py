@@ -168,6 +168,7 @@ def test_limits_defaults_and_describe() -> None:
         ({"rate": -1.0}, "rate must be positive"),
         ({"max_line": 9000}, "max_line must not exceed"),
         ({"ping_interval": 150.0}, "ping_interval must be less"),
+        ({"recv_queue": 4096}, "recv_queue must be at least"),
         ({"scrypt_n": 1000}, "power of 2"),
     ],
 )
