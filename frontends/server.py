@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
+import resource
 import signal
+import ssl
+import stat
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -83,6 +87,18 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
             f"account database, a SQLite file (default {default_db(environ)}, "
             f"its directory created); {MEMORY} keeps accounts in memory only"
         ),
+    )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help=(
+            "serve TLS on --port with this certificate (PEM, chain included); "
+            "needs --tls-key. Clients then connect with TLS (batchat-conformance "
+            "--tls, Client.connect(..., tls=True))"
+        ),
+    )
+    parser.add_argument(
+        "--tls-key", metavar="FILE", help="the certificate's private key (PEM)"
     )
     parser.add_argument(
         "--adapter",
@@ -161,12 +177,29 @@ def limits_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Limits:
         raise UsageError(f"invalid limits: {exc}") from None
 
 
+def _private_dir(path: Path, ours: bool) -> None:
+    """Create ``path`` 0700; tighten it if it is batchat's own and was looser.
+
+    A directory the user chose (``--db /srv/x/accounts.db``) may be shared on
+    purpose, so it is only warned about; the files inside are 0600 anyway.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    if ours:
+        path.chmod(0o700)
+        log.warning("%s was mode %04o; now 0700", path, mode)
+    else:
+        log.warning("%s is mode %04o: others can list it", path, mode)
+
+
 def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
     if db == MEMORY:
         return MemoryStore()
     path = Path(db) if db is not None else default_db(environ)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(path.parent, ours=db is None)
         return SqliteStore(str(path))
     except OSError as exc:
         blocker = next((p for p in path.parents if p.exists()), None)
@@ -187,9 +220,47 @@ def _listen_error(args: argparse.Namespace, exc: OSError) -> StartError:
     return StartError(f"cannot listen on {args.host}:{args.port}: {why}")
 
 
-def _announce(adapter: str, host: str, port: int, db: str) -> None:
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from --tls-cert/--tls-key, if given."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise StartError(f"cannot load the TLS certificate or key: {why}") from exc
+    return context
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def raise_file_limit() -> None:
+    """Raise the soft descriptor limit to the hard one: a connection is a file.
+
+    The soft limit (often 1024) is a default for programs that never asked;
+    a server that holds a socket per client asks, as most servers do.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as exc:
+            log.debug("cannot raise the file limit from %d: %s", soft, exc)
+
+
+def _announce(adapter: str, host: str, port: int, db: str, tls: bool) -> None:
     # Tests (and scripts) run with --port 0 and read the port from this line.
-    print(f"{PROG} listening on {host}:{port} ({adapter}, db {db})", flush=True)
+    how = f"{adapter}, TLS" if tls else adapter
+    print(f"{PROG} listening on {host}:{port} ({how}, db {db})", flush=True)
 
 
 async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) -> None:
@@ -202,7 +273,7 @@ async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    _announce("asyncio", args.host, server.port, db)
+    _announce("asyncio", args.host, server.port, db, server.tls is not None)
     await stop.wait()
     log.info("signal received: shutting down")
     await server.close()
@@ -217,7 +288,7 @@ def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    _announce("threaded", args.host, server.port, db)
+    _announce("threaded", args.host, server.port, db, server.tls is not None)
     # Event.wait in the main thread is woken by signal handlers, so the
     # handler runs and sets the event at once.
     stop.wait()
@@ -241,14 +312,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     db = args.db if args.db is not None else str(default_db(environ))
+    raise_file_limit()
+    try:
+        tls = tls_context(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except StartError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    if tls is None and not _is_loopback(args.host):
+        log.warning(
+            "listening on %s without TLS: passwords cross the network in clear"
+            " (see --tls-cert)",
+            args.host,
+        )
     try:
         store = open_store(args.db, environ)
         if args.adapter == "asyncio":
-            aio_server = aio.Server(args.host, args.port, limits=limits, accounts=store)
+            aio_server = aio.Server(
+                args.host, args.port, limits=limits, accounts=store, tls=tls
+            )
             aio.run(_serve_asyncio(args, aio_server, db), use_uvloop=args.uvloop)
         else:
             thr_server = threaded.Server(
-                args.host, args.port, limits=limits, accounts=store
+                args.host, args.port, limits=limits, accounts=store, tls=tls
             )
             _serve_threaded(args, thr_server, db)
     except StartError as exc:

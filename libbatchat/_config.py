@@ -10,9 +10,18 @@ def _limit(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+# The limits whose 0 means "derive it from the system" (see Limits).
+AUTO = frozenset({"max_connections", "listen_backlog"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Every limit a server enforces. Defaults follow DESIGN.md section 8."""
+    """Every limit a server enforces. Defaults follow DESIGN.md section 8.
+
+    ``max_connections`` and ``listen_backlog`` may be 0, meaning "what this
+    system allows": the adapters work that out (the core, which cannot ask
+    the system, takes 0 as no global cap).
+    """
 
     max_line: int = _limit(4096, "longest line in bytes, terminator included")
     max_unterminated: int = _limit(8192, "bytes without a line end before closing")
@@ -38,6 +47,12 @@ class Limits:
     ip_login_window: float = _limit(600.0, "seconds of the per-address window")
     max_per_ip: int = _limit(16, "connections at once from one address")
     exempt_loopback: bool = _limit(True, "loopback addresses skip max_per_ip")
+    max_connections: int = _limit(
+        0, "connections at once in all (0: derived from the file and thread limits)"
+    )
+    listen_backlog: int = _limit(
+        0, "connections the system queues before accepting (0: its somaxconn)"
+    )
     scrypt_n: int = _limit(1 << 14, "scrypt cost for new passwords (power of 2)")
     scrypt_r: int = _limit(8, "scrypt block size for new passwords")
     scrypt_p: int = _limit(1, "scrypt parallelism for new passwords")
@@ -45,7 +60,7 @@ class Limits:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (f.name in AUTO and value == 0):
                 continue
             if not value > 0:
                 raise ValueError(f"{f.name} must be positive, got {value!r}")

@@ -234,12 +234,16 @@ class ServerCore:
         now = self._clock()
         session = Session(next(self._ids), peer, self.limits, now)
         out = Output()
-        if not self._per_ip.acquire(peer):
-            log.warning("refused connection from %s: too many connections", peer)
-            closing = Closing(
-                reason="too-many-connections",
-                text="too many connections from your address",
-            )
+        cap = self.limits.max_connections
+        if cap and len(self._sessions) >= cap:
+            text = "too many connections to this server; try again later"
+        elif not self._per_ip.acquire(peer):
+            text = "too many connections from your address"
+        else:
+            text = ""
+        if text:
+            log.warning("refused connection from %s: %s", peer, text)
+            closing = Closing(reason="too-many-connections", text=text)
             out.sends.append((session, session.connection.send(closing)))
             session.open = False
             out.closes.append(session)

@@ -263,7 +263,7 @@ CLOSE_REASONS: dict[str, str] = {
     "login-timeout": "no login within the login timeout",
     "ping-timeout": "nothing received within the ping timeout",
     "send-queue": "the client reads too slowly; its send queue overflowed",
-    "too-many-connections": "too many connections from this address",
+    "too-many-connections": "too many connections from this address, or in all",
 }
 
 

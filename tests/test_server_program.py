@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -53,7 +53,11 @@ class Program:
     """One batchat-server process; stderr goes to a file so it never blocks."""
 
     def __init__(
-        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         self.stderr_path = tmp_path / f"stderr-{os.urandom(4).hex()}.log"
         self._stderr = self.stderr_path.open("w")
@@ -63,6 +67,7 @@ class Program:
             stderr=self._stderr,
             text=True,
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,
         )
         assert self.proc.stdout is not None
         self._stdout: queue.Queue[str | None] = queue.Queue()

@@ -18,6 +18,13 @@ DEFAULT_PORT = 50000
 # the adapter drops the bytes and aborts.
 CLOSE_GRACE = 10.0
 
+# Once a closed connection's output is all written, the adapter half-closes it
+# and reads and drops whatever the peer still sends for this long (or until
+# its EOF): closing with unread input would reset the connection, and a reset
+# can destroy the last lines (CLOSING and its reason) before the peer reads
+# them.
+DRAIN_GRACE = 2.0
+
 # How long a graceful close() waits for in-flight jobs and for every
 # connection's output to drain before it gives up and aborts.
 SHUTDOWN_GRACE = 10.0

@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import importlib
+import logging
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,11 +45,14 @@ from ._common import (
     CLOSE_GRACE,
     DEFAULT_PORT,
     DEFAULT_WORKERS,
+    DRAIN_GRACE,
     SHUTDOWN_GRACE,
     QueueMeter,
     format_peer,
     log,
 )
+from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
+from ._tls import client_context
 
 __all__ = ["Client", "Server", "run"]
 
@@ -79,6 +85,7 @@ class _ServerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
         self.closing = False
+        self.refused = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -90,16 +97,23 @@ class _ServerProtocol(asyncio.Protocol):
         peer = format_peer(transport.get_extra_info("peername"))
         session, out = self.server.core.connect(peer)
         self.session = session
+        # Refused (CLOSING too-many-connections): closed without a drain, so
+        # a flood of refusals does not hold descriptors for the grace.
+        self.refused = not session.open
         self.server.protocols[session] = self
         log.debug("transport open %s (session %d)", peer, session.id)
         self.server.apply(out)
 
     def data_received(self, data: bytes) -> None:
+        # Once closing, input is read and dropped (see close()).
         if self.session is not None and not self.closing:
             self.server.apply(self.server.core.receive(self.session, data))
 
     def eof_received(self) -> bool:
-        if self.session is not None and not self.closing:
+        if self.closing:
+            # The drain is over: the peer has read what it wanted.
+            return False
+        if self.session is not None:
             self.server.apply(self.server.core.receive(self.session, b""))
         # Keep the transport: closing is the core's call (it lists the
         # session in Output.closes), as for every other way a session ends.
@@ -129,15 +143,47 @@ class _ServerProtocol(asyncio.Protocol):
             self.server.apply(self.server.core.send_queue(self.session, queued))
 
     def close(self) -> None:
-        """Close once the queued output is written, or abort after a grace."""
+        """Half-close once the queued output is written, drain, then close.
+
+        Closing a socket with unread input resets it, and a reset can destroy
+        the CLOSING line before the peer reads it (a client still sending a
+        200 KB line would never learn why). So the write side is shut once
+        the output is out, input is read and dropped until the peer's EOF,
+        and the transport is aborted after ``DRAIN_GRACE`` (``close_grace``
+        if output is still queued: a peer that never reads must not hold the
+        socket forever).
+        """
         if self.closing or self.transport is None:
             return
         self.closing = True
         transport = self.transport
-        transport.close()
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(self.server.close_grace, transport.abort)
+        if transport.is_closing():
+            return
+        transport.resume_reading()
+        if self.refused:
+            transport.close()
+            grace = self.server.close_grace
+        elif transport.can_write_eof():
+            transport.write_eof()
+            queued = transport.get_write_buffer_size()
+            grace = DRAIN_GRACE if not queued else self.server.close_grace
+        else:
+            # TLS cannot half-close: close() sends close_notify after the
+            # output, and that is as graceful as it gets.
+            transport.close()
+            grace = self.server.close_grace
+        handle = asyncio.get_running_loop().call_later(grace, transport.abort)
         self.lost.add_done_callback(lambda _: handle.cancel())
+
+    def lose(self) -> None:
+        """The transport died under us: the session ends now, not next turn.
+
+        asyncio reports a reset through ``connection_lost`` one loop turn
+        later; meanwhile every broadcast would write to the dead transport,
+        and asyncio logs a warning per write.
+        """
+        if self.session is not None and self.session.open:
+            self.server.apply(self.server.core.disconnect(self.session))
 
 
 class Server:
@@ -156,11 +202,14 @@ class Server:
         accounts: AccountStore | None = None,
         workers: int = DEFAULT_WORKERS,
         close_grace: float = CLOSE_GRACE,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.close_grace = close_grace
+        self.tls = tls
         self._clock: Callable[[], float] = time.monotonic
+        limits = resolve(limits or Limits())
         self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
         self.limits = self.core.limits
         self.protocols: dict[Session, _ServerProtocol] = {}
@@ -168,7 +217,12 @@ class Server:
             max_workers=workers, thread_name_prefix="batchat-job"
         )
         self._jobs: set[asyncio.Future[object]] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: set[asyncio.Task[object]] = set()
+        self._accept_retry: asyncio.TimerHandle | None = None
+        self._backoff = Backoff()
+        # One line per interval, however many accepts fail.
+        self._accept_log = Throttled()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -180,21 +234,70 @@ class Server:
     @property
     def port(self) -> int:
         """The port actually bound (useful with ``port=0``)."""
-        if self._server is None or not self._server.sockets:
+        if self._listener is None:
             raise RuntimeError("server not started")
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(self._listener.getsockname()[1])
 
     async def start(self) -> None:
         """Bind and start accepting. Raises ``OSError`` if the port is taken."""
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(
-            lambda: _ServerProtocol(self), self.host, self.requested_port
-        )
+        listener = listen(self.host, self.requested_port, self.limits)
+        listener.setblocking(False)
+        self._listener = listener
+        self._loop.add_reader(listener.fileno(), self._accept)
         log.info("listening on %s:%d", self.host, self.port)
+
+    # -- accepting ----------------------------------------------------------------
+
+    # Our own accept loop, not loop.create_server(): asyncio's logs a record
+    # with a traceback for every accept() that fails for want of descriptors
+    # and, retrying each, schedules more retries than it had failures.
+
+    def _accept(self) -> None:
+        listener, loop = self._listener, self._loop
+        assert listener is not None and loop is not None
+        # A burst is taken in one go, but bounded, so the loop's other work
+        # (reading, timers) is not starved by a flood of connects.
+        for _ in range(100):
+            try:
+                sock, _address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno not in RESOURCE_ERRNOS:
+                    continue  # that one connection failed (reset early)
+                self._accept_log(logging.ERROR, "accept failed: %s", exc)
+                loop.remove_reader(listener.fileno())
+                self._accept_retry = loop.call_later(
+                    self._backoff.failed(), self._resume_accepting
+                )
+                return
+            self._backoff.succeeded()
+            task = loop.create_task(self._connect(sock))
+            self._accepting.add(task)
+            task.add_done_callback(self._accepting.discard)
+
+    def _resume_accepting(self) -> None:
+        self._accept_retry = None
+        if self._listener is not None and self._loop is not None and not self._closed:
+            self._loop.add_reader(self._listener.fileno(), self._accept)
+
+    async def _connect(self, sock: socket.socket) -> None:
+        assert self._loop is not None
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await self._loop.connect_accepted_socket(
+                lambda: _ServerProtocol(self), sock, ssl=self.tls
+            )
+        except (OSError, ssl.SSLError) as exc:
+            # A failed TLS handshake, or a peer gone already: its own problem.
+            log.debug("connection not set up: %s", exc)
+            sock.close()
 
     async def serve_forever(self) -> None:
         """Serve until ``close()`` has finished (clients told, store closed)."""
-        if self._server is None:
+        if self._listener is None:
             await self.start()
         # Waiting on our own event, not asyncio.Server.serve_forever(): that
         # one returns as soon as close() begins, and a program that then ends
@@ -230,11 +333,15 @@ class Server:
             proto = self.protocols.get(session)
             if proto is None or proto.closing or proto.transport is None:
                 continue
+            if proto.transport.is_closing():
+                proto.lose()
+                continue
             proto.transport.write(data)
             written[session] = proto
         for session in out.pause:
             proto = self.protocols.get(session)
-            if proto is not None and proto.transport is not None:
+            # A closing connection keeps reading: it is draining.
+            if proto is not None and proto.transport is not None and not proto.closing:
                 proto.transport.pause_reading()
         for session in out.resume:
             proto = self.protocols.get(session)
@@ -294,13 +401,22 @@ class Server:
 
     # -- shutting down ----------------------------------------------------------
 
+    def _stop_accepting(self) -> None:
+        if self._accept_retry is not None:
+            self._accept_retry.cancel()
+        if self._listener is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+        for task in self._accepting:
+            task.cancel()
+
     async def close(self, text: str = "server shutting down") -> None:
         """Stop accepting, finish jobs, tell every client, flush, close the store."""
         if self._closed:
             return
         self._closed = True
-        if self._server is not None:
-            self._server.close()
+        self._stop_accepting()
         # Replies owed for jobs under way go out before the CLOSING line.
         # Finishing a job can start the session's next one, hence the loop;
         # the grace bounds it.
@@ -319,8 +435,6 @@ class Server:
             self._timer.cancel()
             self._timer = None
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._server is not None:
-            await self._server.wait_closed()
         self.core.accounts.close()
         self._stopped.set()
         log.info("server closed")
@@ -370,9 +484,22 @@ class Client:
         self._error: ConnectionError | None = None
 
     @classmethod
-    def connect(cls, host: str, port: int, *, timeout: float = 10.0) -> _Connecting:
-        """Connect and wait for the greeting; use with ``async with`` or ``await``."""
-        return _Connecting(host, port, timeout)
+    def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 10.0,
+        tls: bool | ssl.SSLContext | None = None,
+        cafile: str | None = None,
+    ) -> _Connecting:
+        """Connect and wait for the greeting; use with ``async with`` or ``await``.
+
+        ``tls=True`` speaks TLS and verifies the server's certificate and
+        name (against ``cafile`` if given, else the system's authorities);
+        an ``ssl.SSLContext`` is used as it is.
+        """
+        return _Connecting(host, port, timeout, client_context(tls, cafile))
 
     @property
     def greeting(self) -> Greeting:
@@ -494,8 +621,11 @@ class Client:
 class _Connecting:
     """What ``Client.connect`` returns: awaitable, or an async context manager."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None
+    ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.tls = tls
         self.client: Client | None = None
 
     async def _open(self) -> Client:
@@ -503,7 +633,7 @@ class _Connecting:
         client = Client()
         async with asyncio.timeout(self.timeout):
             await loop.create_connection(
-                lambda: _ClientProtocol(client), self.host, self.port
+                lambda: _ClientProtocol(client), self.host, self.port, ssl=self.tls
             )
             try:
                 await client._greeted

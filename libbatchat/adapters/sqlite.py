@@ -8,11 +8,49 @@ so the cost of FULL does not matter.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
+import stat
 import threading
 
 from libbatchat._accounts import StoreError
 from libbatchat._names import fold
+
+log = logging.getLogger("libbatchat.adapters")
+
+# The database holds password hashes: only its owner may read it. SQLite
+# gives the -wal and -shm files it creates the main file's permissions.
+_PRIVATE = 0o600
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _private(path: str) -> None:
+    """Create ``path`` 0600 if missing; tighten it and its side files if looser."""
+    if path == ":memory:" or path.startswith("file:") or not path:
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE))
+    for suffix in _SIDE_FILES:
+        name = path + suffix
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(name, _PRIVATE)
+            except OSError as exc:
+                log.warning("%s is readable by others and stays so: %s", name, exc)
+            else:
+                log.warning(
+                    "%s was mode %04o (others could read the password hashes);"
+                    " now 0600",
+                    name,
+                    mode,
+                )
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -29,6 +67,12 @@ class SqliteStore:
     def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._lock = threading.Lock()
+        try:
+            _private(path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open account database {path!r}: {exc.strerror or exc}"
+            ) from exc
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a
             # writer takes the write lock up front instead of upgrading late.

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -45,12 +47,15 @@ from ._common import (
     CLOSE_GRACE,
     DEFAULT_PORT,
     DEFAULT_WORKERS,
+    DRAIN_GRACE,
     SHUTDOWN_GRACE,
     PushCallback,
     QueueMeter,
     format_peer,
     log,
 )
+from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
+from ._tls import TlsSocket, client_context
 
 __all__ = ["Client", "Server"]
 
@@ -59,11 +64,34 @@ _RECV_SIZE = 65536
 _SEND_BATCH = 65536
 
 
-def _shutdown(sock: socket.socket) -> None:
+# A connection's byte stream: a socket, or TLS over one.
+Stream = socket.socket | TlsSocket
+
+
+def _shutdown(sock: Stream, how: int = socket.SHUT_RDWR) -> None:
     # Wakes a thread blocked in recv() or send() on this socket (close() alone
     # does not on Linux); the peer may be gone already.
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        sock.shutdown(how)
+
+
+def _refuse(sock: socket.socket, data: bytes) -> None:
+    """Send a refused connection its CLOSING line and close, without threads.
+
+    A refusal must not cost the two threads a connection gets: the server may
+    be refusing precisely because it cannot start more. A fresh socket's send
+    buffer holds one short line, so a non-blocking send does not lose it.
+    """
+    sock.setblocking(False)
+    with contextlib.suppress(OSError):
+        sock.send(data)
+    _shutdown(sock, socket.SHUT_WR)
+    # Unread input makes close() send a reset, which can destroy the line
+    # before the peer reads it; drop what has arrived so far.
+    with contextlib.suppress(OSError):
+        while sock.recv(_RECV_SIZE):
+            pass
+    sock.close()
 
 
 # -- server -------------------------------------------------------------------
@@ -72,7 +100,7 @@ def _shutdown(sock: socket.socket) -> None:
 class _Conn:
     """One connection's socket, outbound queue and two threads."""
 
-    def __init__(self, server: Server, sock: socket.socket, peer: str) -> None:
+    def __init__(self, server: Server, sock: Stream, peer: str) -> None:
         self.server = server
         self.sock = sock
         self.peer = peer
@@ -97,8 +125,24 @@ class _Conn:
         )
 
     def start(self) -> None:
-        self.reader.start()
-        self.writer.start()
+        """Start both threads, or raise with nothing left running.
+
+        Starting a thread fails when the process is out of threads or memory
+        (``RuntimeError``); the caller then refuses the connection.
+        """
+        try:
+            self.writer.start()
+        except BaseException:
+            self.sock.close()
+            raise
+        try:
+            self.reader.start()
+        except BaseException:
+            # The writer sees the abort, ends, and (the reader never having
+            # run) closes the socket as the last thread out.
+            self._thread_done()
+            self.abort()
+            raise
 
     # Called with the core lock held.
 
@@ -134,11 +178,22 @@ class _Conn:
     def _read_loop(self) -> None:
         server = self.server
         try:
+            if isinstance(self.sock, TlsSocket):
+                self.sock.handshake()
             while True:
                 self.readable.wait()
-                if self.closing or self.aborted:
+                if self.aborted:
                     break
                 data = self.sock.recv(_RECV_SIZE)
+                if self.closing:
+                    # Draining: the core is done with this connection, but
+                    # input left unread would make close() reset it, and a
+                    # reset can destroy the CLOSING line before the peer
+                    # reads it. Read and drop until the peer's EOF (or the
+                    # timer's abort, DRAIN_GRACE after the output is out).
+                    if not data:
+                        break
+                    continue
                 with server.lock:
                     assert self.session is not None
                     server.apply(server.core.receive(self.session, data))
@@ -175,7 +230,13 @@ class _Conn:
         except OSError:
             pass
         finally:
-            _shutdown(self.sock)
+            if self.closing and not self.aborted:
+                # All output is out: half-close, so the peer reads it and
+                # then EOF, while the reader drains for a short grace.
+                _shutdown(self.sock, socket.SHUT_WR)
+                self.server.drained(self)
+            else:
+                _shutdown(self.sock)
             self.written.set()
             self._thread_done()
 
@@ -219,11 +280,14 @@ class Server:
         accounts: AccountStore | None = None,
         workers: int = DEFAULT_WORKERS,
         close_grace: float = CLOSE_GRACE,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.close_grace = close_grace
+        self.tls = tls
         self.clock: Callable[[], float] = time.monotonic
+        limits = resolve(limits or Limits(), threads_per_connection=2)
         self.core = ServerCore(limits=limits, accounts=accounts, clock=self.clock)
         self.limits = self.core.limits
         # One lock around every core call; the timer waits on it as a condition.
@@ -242,7 +306,10 @@ class Server:
         self._accept_thread: threading.Thread | None = None
         self._timer_thread: threading.Thread | None = None
         self._stopping = False
+        self._stop_accepting = threading.Event()  # wakes a backing-off accept loop
         self._stopped = threading.Event()
+        # One line per interval, however many accepts or thread starts fail.
+        self._accept_log = Throttled()
 
     @property
     def port(self) -> int:
@@ -253,16 +320,7 @@ class Server:
 
     def start(self) -> None:
         """Bind and start the threads. Raises ``OSError`` if the port is taken."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, self.requested_port))
-            listener.listen(128)
-        except OSError:
-            listener.close()
-            raise
-        self._listener = listener
+        self._listener = listen(self.host, self.requested_port, self.limits)
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name="batchat-accept", daemon=True
         )
@@ -345,6 +403,13 @@ class Server:
 
         future.add_done_callback(done)
 
+    def drained(self, conn: _Conn) -> None:
+        """``conn`` has written everything: give its reader a short drain."""
+        with self.lock:
+            if conn.abort_at is not None:
+                conn.abort_at = min(conn.abort_at, self.clock() + DRAIN_GRACE)
+                self._wake_timer(conn.abort_at)
+
     def forget(self, conn: _Conn) -> None:
         with self.lock:
             self._all_conns.discard(conn)
@@ -357,28 +422,67 @@ class Server:
     def _accept_loop(self) -> None:
         listener = self._listener
         assert listener is not None
+        backoff = Backoff()
         while not self._stopping:
             try:
                 sock, address = listener.accept()
             except OSError as exc:
                 if self._stopping:
                     break
-                # Out of file descriptors, say: back off rather than spin.
-                log.error("accept failed: %s", exc)
-                self._stopped.wait(0.1)
+                if exc.errno not in RESOURCE_ERRNOS:
+                    # That one connection failed (reset before we got to it).
+                    continue
+                # Out of descriptors or memory: back off rather than spin,
+                # and keep the log to a line per interval.
+                pause = backoff.failed()
+                self._accept_log(logging.ERROR, "accept failed: %s", exc)
+                self._stop_accepting.wait(pause)
                 continue
+            try:
+                self._admit(sock, format_peer(address))
+            except (RuntimeError, MemoryError, OSError) as exc:
+                # The connection's threads would not start: it is closed, and
+                # the loop pauses as after a failed accept.
+                pause = backoff.failed()
+                self._accept_log(
+                    logging.ERROR, "cannot serve a new connection: %s", exc
+                )
+                self._stop_accepting.wait(pause)
+            else:
+                backoff.succeeded()
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(self, sock, format_peer(address))
-            with self.lock:
-                if self._stopping:
+        except OSError:
+            sock.close()
+            raise
+        with self.lock:
+            if self._stopping:
+                sock.close()
+                return
+            session, out = self.core.connect(peer)
+            if not session.open:
+                if self.tls is None:
+                    _refuse(sock, b"".join(d for s, d in out.sends if s is session))
+                else:
+                    # The CLOSING line would need a handshake, and so a
+                    # thread: a refused TLS client only sees the close.
                     sock.close()
-                    break
-                session, out = self.core.connect(conn.peer)
-                conn.session = session
-                self._conns[session] = conn
-                self._all_conns.add(conn)
+                return
+            stream: Stream = sock
+            if self.tls is not None:
+                stream = TlsSocket(sock, self.tls, server_side=True)
+            conn = _Conn(self, stream, peer)
+            conn.session = session
+            try:
                 conn.start()
-                self.apply(out)
+            except BaseException:
+                self.apply(self.core.disconnect(session))
+                raise
+            self._conns[session] = conn
+            self._all_conns.add(conn)
+            self.apply(out)
 
     def _timer_loop(self) -> None:
         with self.lock:
@@ -395,7 +499,8 @@ class Server:
                         self._closing_conns.discard(conn)
                         if not conn.written.is_set():
                             log.info("aborting %s: output not flushed", conn.peer)
-                            conn.abort()
+                        # Flushed or not, the drain is over.
+                        conn.abort()
                 wakes = [c.abort_at for c in self._closing_conns if c.abort_at]
                 if deadline is not None:
                     wakes.append(deadline)
@@ -412,6 +517,7 @@ class Server:
             if self._stopping:
                 return
             self._stopping = True
+        self._stop_accepting.set()
         if self._listener is not None:
             _shutdown(self._listener)
             self._listener.close()
@@ -429,9 +535,14 @@ class Server:
             conns = list(self._all_conns)
         for conn in conns:
             conn.written.wait(max(0.0, give_up - self.clock()))
+        # Readers drain until the peer's EOF; a peer that never hangs up gets
+        # DRAIN_GRACE in all, not each.
+        drain_end = min(give_up, self.clock() + DRAIN_GRACE)
         for conn in conns:
-            if not conn.written.is_set():
-                conn.abort()
+            if conn.written.is_set():
+                conn.reader.join(max(0.0, drain_end - self.clock()))
+        for conn in conns:
+            conn.abort()
         for conn in conns:
             conn.reader.join(SHUTDOWN_GRACE)
             conn.writer.join(SHUTDOWN_GRACE)
@@ -465,9 +576,7 @@ class Client:
     ``pushes`` queue, which gets ``None`` once the connection has ended.
     """
 
-    def __init__(
-        self, sock: socket.socket, *, on_push: PushCallback | None = None
-    ) -> None:
+    def __init__(self, sock: Stream, *, on_push: PushCallback | None = None) -> None:
         self.sock = sock
         self.connection = Connection(Role.CLIENT)
         self.on_push = on_push
@@ -493,12 +602,31 @@ class Client:
         *,
         on_push: PushCallback | None = None,
         timeout: float = 10.0,
+        tls: bool | ssl.SSLContext | None = None,
+        cafile: str | None = None,
     ) -> Client:
-        """Connect and wait for the greeting (``ConnectionError`` if refused)."""
+        """Connect and wait for the greeting (``ConnectionError`` if refused).
+
+        ``tls=True`` speaks TLS and verifies the server's certificate and
+        name (against ``cafile`` if given, else the system's authorities);
+        an ``ssl.SSLContext`` is used as it is. ``ssl.SSLError`` (an
+        ``OSError``) if the certificate does not check out.
+        """
+        context = client_context(tls, cafile)
         sock = socket.create_connection((host, port), timeout=timeout)
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client = cls(sock, on_push=on_push)
+        stream: Stream = sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                stream = TlsSocket(
+                    sock, context, server_side=False, server_hostname=host
+                )
+                stream.handshake(timeout)
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        client = cls(stream, on_push=on_push)
         if not client._greeted.wait(timeout):
             client.close()
             raise TimeoutError("no greeting from the server")
