@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import queue
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -84,8 +85,8 @@ class SyncClient(Protocol):
 
 
 class ThreadedClient:
-    def __init__(self, port: int) -> None:
-        self.client = threaded.Client.connect(HOST, port, timeout=WAIT)
+    def __init__(self, port: int, **connect: Any) -> None:
+        self.client = threaded.Client.connect(HOST, port, timeout=WAIT, **connect)
         self.greeting = self.client.greeting
 
     def request(self, command: Command, timeout: float = WAIT) -> Reply:
@@ -137,11 +138,11 @@ class LoopThread:
 
 
 class AsyncioClient:
-    def __init__(self, loop: LoopThread, port: int) -> None:
+    def __init__(self, loop: LoopThread, port: int, **options: Any) -> None:
         self.loop = loop
 
         async def connect() -> aio.Client:
-            return await aio.Client.connect(HOST, port)
+            return await aio.Client.connect(HOST, port, **options)
 
         self.client: aio.Client = loop.run(connect())
         self.greeting = self.client.greeting
@@ -271,12 +272,13 @@ class Running:
     def core(self) -> Any:
         return self.server.core
 
-    def connect(self) -> SyncClient:
+    def connect(self, **options: Any) -> SyncClient:
+        """A client of the server's adapter; ``options`` go to its connect()."""
         client: SyncClient
         if self.loop is not None:
-            client = AsyncioClient(self.loop, self.port)
+            client = AsyncioClient(self.loop, self.port, **options)
         else:
-            client = ThreadedClient(self.port)
+            client = ThreadedClient(self.port, **options)
         self.clients.append(client)
         return client
 
@@ -306,14 +308,17 @@ class Running:
 
 
 def start(
-    adapter: str, limits: Limits = FAST, accounts: AccountStore | None = None
+    adapter: str,
+    limits: Limits = FAST,
+    accounts: AccountStore | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Running:
     if adapter == "asyncio":
         loop = LoopThread()
-        server_a = aio.Server(HOST, 0, limits=limits, accounts=accounts)
+        server_a = aio.Server(HOST, 0, limits=limits, accounts=accounts, tls=tls)
         loop.run(server_a.start())
         return Running(adapter, server_a.port, server_a, loop)
-    server_t = threaded.Server(HOST, 0, limits=limits, accounts=accounts)
+    server_t = threaded.Server(HOST, 0, limits=limits, accounts=accounts, tls=tls)
     server_t.start()
     return Running(adapter, server_t.port, server_t, None)
 
@@ -325,8 +330,12 @@ Serve = Callable[..., Running]
 def serve(request: pytest.FixtureRequest) -> Iterator[Serve]:
     started: list[Running] = []
 
-    def factory(limits: Limits = FAST, accounts: AccountStore | None = None) -> Running:
-        running = start(request.param, limits, accounts)
+    def factory(
+        limits: Limits = FAST,
+        accounts: AccountStore | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> Running:
+        running = start(request.param, limits, accounts, tls)
         started.append(running)
         return running
 

@@ -15,8 +15,9 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,14 @@ from tests.test_server_program import FAST_FLAGS, Program
 ADDRESS_SPACE = 2_500_000_000
 
 
-def _limit(which: int, value: int) -> Callable[[], None]:
-    def apply() -> None:
-        resource.setrlimit(which, (value, value))
-
-    return apply
+def _limit(which: int, value: int) -> list[str]:
+    """A command prefix that sets one resource limit, then runs the rest."""
+    code = (
+        "import os, resource, sys; "
+        f"resource.setrlimit({which}, ({value}, {value})); "
+        "os.execvp(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", code]
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def run_server(
     tmp_path: Path,
     adapter: str,
     *extra: str,
-    preexec_fn: Callable[[], None] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Program:
     program = Program(
         tmp_path,
@@ -58,7 +62,7 @@ def run_server(
         "--adapter", adapter,
         *FAST_FLAGS,
         *extra,
-        preexec_fn=preexec_fn,
+        prefix=prefix,
     )  # fmt: skip
     started.append(program)
     program.listening()
@@ -117,7 +121,7 @@ def test_threaded_accept_loop_survives_failed_thread_starts(
         tmp_path,
         "threaded",
         "--max-connections", "100000",
-        preexec_fn=_limit(resource.RLIMIT_AS, ADDRESS_SPACE),
+        prefix=_limit(resource.RLIMIT_AS, ADDRESS_SPACE),
     )  # fmt: skip
     socks: list[socket.socket] = []
     greeted = refused = 0
@@ -157,7 +161,7 @@ def test_threaded_default_cap_fits_the_thread_budget(
         started,
         tmp_path,
         "threaded",
-        preexec_fn=_limit(resource.RLIMIT_AS, ADDRESS_SPACE),
+        prefix=_limit(resource.RLIMIT_AS, ADDRESS_SPACE),
     )
     log = program.stderr()
     found = re.search(r"max_connections (\d+)", log)
@@ -265,7 +269,7 @@ def test_out_of_descriptors_is_logged_at_a_bounded_rate(
         tmp_path,
         adapter,
         "--max-connections", "100000",
-        preexec_fn=_limit(resource.RLIMIT_NOFILE, 256),
+        prefix=_limit(resource.RLIMIT_NOFILE, 256),
     )  # fmt: skip
     socks: list[socket.socket] = []
     try:
@@ -304,7 +308,7 @@ def test_default_cap_refuses_before_descriptors_run_out(
     started: list[Program], tmp_path: Path, adapter: str
 ) -> None:
     program = run_server(
-        started, tmp_path, adapter, preexec_fn=_limit(resource.RLIMIT_NOFILE, 256)
+        started, tmp_path, adapter, prefix=_limit(resource.RLIMIT_NOFILE, 256)
     )
     socks: list[socket.socket] = []
     lines: list[bytes] = []

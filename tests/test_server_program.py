@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,17 +57,16 @@ class Program:
         tmp_path: Path,
         *args: str,
         env: dict[str, str] | None = None,
-        preexec_fn: Callable[[], object] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.stderr_path = tmp_path / f"stderr-{os.urandom(4).hex()}.log"
         self._stderr = self.stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [*COMMAND, *args],
+            [*prefix, *COMMAND, *args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
             env={**os.environ, **(env or {})},
-            preexec_fn=preexec_fn,
         )
         assert self.proc.stdout is not None
         self._stdout: queue.Queue[str | None] = queue.Queue()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import math
 import pkgutil
 import secrets
 import socket
+import ssl
 import string
 import threading
 import time
@@ -116,26 +118,47 @@ class Unreachable(Exception):
     """The server cannot be reached or does not speak the dialect."""
 
 
+# BatChat's port: what a target without one means.
+DEFAULT_PORT = 50000
+
+
 @dataclass(frozen=True)
 class Target:
     host: str
     port: int
+    # Speak TLS with this context (it decides what certificates to trust).
+    tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    def wrap(self, sock: socket.socket) -> socket.socket:
+        """``sock``, connected, with the TLS handshake done if TLS is on."""
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.wrap_socket(sock, server_hostname=self.host)
+        except OSError:
+            sock.close()
+            raise
 
     @property
     def loopback(self) -> bool:
         return self.host in ("localhost", "::1") or self.host.startswith("127.")
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str, tls: ssl.SSLContext | None = None) -> Target:
+    """``HOST:PORT``, ``[V6]:PORT``, or a host alone (port 50000)."""
+    if (text.startswith("[") and text.endswith("]")) or text.count(":") > 1:
+        return Target(text.strip("[]"), DEFAULT_PORT, tls)
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if not sep:
+        host, port = text, str(DEFAULT_PORT)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST or HOST:PORT, got {text!r}")
     host = host.strip("[]") or "127.0.0.1"
-    return Target(host, int(port))
+    return Target(host, int(port), tls)
 
 
 @dataclass
@@ -157,6 +180,9 @@ def probe(
     transcript = Transcript()
     try:
         sock = socket.create_connection((target.host, target.port), connect_timeout)
+        sock = target.wrap(sock)
+    except ssl.SSLError as exc:
+        raise Unreachable(f"TLS with {target} failed: {exc}") from None
     except OSError as exc:
         raise Unreachable(f"cannot connect to {target}: {exc}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -260,6 +286,7 @@ class Trial:
             except OSError:
                 sock.close()
                 raise
+            sock = self.target.wrap(sock)
         except OSError as exc:
             raise CaseFailed(f"{label}: cannot connect ({exc})") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -326,14 +353,18 @@ class Trial:
         """Skip unless waiting ``seconds`` fits the budget."""
         if seconds > self.budget:
             raise CaseSkipped(
-                f"{why} takes {seconds:g}s, over the {self.budget:g}s budget (--budget)"
+                f"{why} takes {seconds:g}s, over the {self.budget:g}s budget; "
+                f"to run it, --budget {math.ceil(seconds)}"
             )
 
     def limit(self, key: str) -> float:
         """A limit the greeting advertised; skip the case when it did not."""
         value = self.greeting.number(key) if self.greeting else None
         if value is None:
-            raise CaseSkipped(f"the greeting does not advertise {key}")
+            raise CaseSkipped(
+                f"the greeting does not advertise {key}; it runs only against "
+                "a server that does (section 4.1)"
+            )
         return value
 
     # --- the end -------------------------------------------------------------

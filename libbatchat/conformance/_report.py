@@ -36,10 +36,15 @@ class Run:
 
 
 def row(result: Result) -> str:
-    return (
+    line = (
         f"{result.case.id:<42} {result.case.section:<6} "
         f"{result.verdict:<5} {result.seconds:7.2f}s"
     )
+    if result.verdict in (SKIP, NA) and result.detail:
+        # On the line itself: a bare SKIP reads as "not tested" when the
+        # reason often says what would make the case run.
+        line += f"  {result.detail.splitlines()[0]}"
+    return line
 
 
 def header() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -221,7 +222,7 @@ class Session:
         try:
             self._sock.settimeout(0)
             data = self._sock.recv(65536)
-        except (BlockingIOError, TimeoutError):
+        except (BlockingIOError, TimeoutError, ssl.SSLWantReadError):
             return
         except OSError:
             data = b""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+from libbatchat.adapters._tls import client_context
 from libbatchat.conformance import _report, _spec
 from libbatchat.conformance._engine import (
     Case,
@@ -47,7 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a BatChat server against docs/protocol.md, case by case.",
         epilog="exit status: 0 all passed, 1 some failed, 2 bad usage or unreachable",
     )
-    p.add_argument("target", nargs="?", help="HOST:PORT of a running server")
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="HOST:PORT of a running server (HOST alone: port 50000)",
+    )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="speak TLS, verifying the server's certificate and name against "
+        "the system's authorities (or --cafile)",
+    )
+    p.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="trust only the certificates in this PEM file (a self-signed "
+        "server's certificate, say); implies --tls",
+    )
     p.add_argument(
         "--server-cmd",
         metavar="CMD",
@@ -233,16 +252,20 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("no case matches --select/--exclude")
     if args.jobs < 1 or args.budget < 0 or args.timeout_scale <= 0:
         raise UsageError("--jobs must be >= 1, --budget >= 0, --timeout-scale > 0")
+    try:
+        tls = client_context(args.tls or args.cafile is not None, args.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot use --cafile {args.cafile}: {exc}") from None
     if args.server_cmd:
         if args.target:
             raise UsageError("give HOST:PORT or --server-cmd, not both")
         with started_server(args.server_cmd, args.startup_timeout) as target:
-            return _run(args, target, dialect, cases)
+            return _run(args, dataclasses.replace(target, tls=tls), dialect, cases)
     if not args.target:
         parser.print_usage(sys.stderr)
         raise UsageError("give HOST:PORT or --server-cmd")
     try:
-        target = parse_target(args.target)
+        target = parse_target(args.target, tls)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return _run(args, target, dialect, cases)

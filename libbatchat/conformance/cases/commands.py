@@ -125,7 +125,8 @@ def _login_refused(s: Session, user: str, password: str, what: str) -> None:
     )
     if reply.outcome is Outcome.TOO_MANY_ATTEMPTS:
         raise CaseSkipped(
-            "this address is throttled for failed logins (10.5); try later"
+            "this address is throttled for failed logins (10.5); to run it, "
+            "wait out the server's login window or restart it"
         )
 
 

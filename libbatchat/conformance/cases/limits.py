@@ -50,7 +50,8 @@ def _refused(t: Trial) -> None:
             return
     raise CaseSkipped(
         "64 connections were all accepted: no limit below that, or this "
-        "address is exempt (loopback, exempt_loopback)"
+        "address is exempt; to run it, start the server with "
+        "--no-exempt-loopback (and --max-per-ip below 64)"
     )
 
 
@@ -223,7 +224,8 @@ def lines_before_login(t: Trial) -> None:
         # settings the limit cannot be reached, so there is nothing to check.
         raise CaseSkipped(
             f"{allowed} lines at rate {rate:g}/s take {takes:.1f}s, "
-            f"past the login timeout ({t.limit('login-timeout'):g}s)"
+            f"past the login timeout ({t.limit('login-timeout'):g}s); to run "
+            "it, start the server with a higher rate (--rate 1000)"
         )
     s = t.connect()
     s.send_raw(b"PING x\n" * allowed, replies=allowed, what=f"{allowed} PINGs")
@@ -268,7 +270,10 @@ def failed_logins(t: Trial) -> None:
             Outcome.TOO_MANY_ATTEMPTS,
         )
         if reply.outcome is Outcome.TOO_MANY_ATTEMPTS:
-            raise CaseSkipped("this address is already throttled for failed logins")
+            raise CaseSkipped(
+                "this address is already throttled for failed logins; to run "
+                "it, wait out the server's login window or restart it"
+            )
     s.do(
         Login(user=user, password="right"),
         Outcome.TOO_MANY_ATTEMPTS,
