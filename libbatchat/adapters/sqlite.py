@@ -133,6 +133,37 @@ class SqliteStore:
                 raise StoreError(f"cannot read account: {exc}") from exc
         return None if row is None else (str(row[0]), str(row[1]))
 
+    # -- administration (batchat-admin); the server needs only create/get -------
+
+    def names(self) -> list[str]:
+        """Every account's name as registered, in folded order."""
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT name FROM accounts ORDER BY key"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read accounts: {exc}") from exc
+        return [str(row[0]) for row in rows]
+
+    def _change(self, sql: str, args: tuple[str, ...]) -> bool:
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot change account: {exc}") from exc
+        return cur.rowcount == 1
+
+    def delete(self, name: str) -> bool:
+        """Remove the account ``fold(name)``; False if there is none."""
+        return self._change("DELETE FROM accounts WHERE key = ?", (fold(name),))
+
+    def replace(self, name: str, record: str) -> bool:
+        """Give the account ``fold(name)`` a new record; False if there is none."""
+        return self._change(
+            "UPDATE accounts SET record = ? WHERE key = ?", (record, fold(name))
+        )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
