@@ -132,12 +132,14 @@ def resolve(limits: Limits, *, threads_per_connection: int = 0) -> Limits:
                 budgets.append(max(1, threads // threads_per_connection))
         # With no limit found anywhere, Redis's maxclients default.
         cap = min(budgets, default=10000)
-        log.info("max_connections %d (from the file and thread limits)", cap)
     return dataclasses.replace(limits, max_connections=cap, listen_backlog=backlog)
 
 
 def listen(host: str, port: int, limits: Limits) -> socket.socket:
-    """A listening socket on ``host:port`` with the backlog ``limits`` asks for."""
+    """A listening socket on ``host:port`` with the backlog ``limits`` asks for.
+
+    Logs the address and the connection limits in effect.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -147,6 +149,13 @@ def listen(host: str, port: int, limits: Limits) -> socket.socket:
     except OSError:
         listener.close()
         raise
+    log.info(
+        "listening on %s:%d (max_connections %d, backlog %d)",
+        host,
+        listener.getsockname()[1],
+        limits.max_connections,
+        limits.listen_backlog,
+    )
     return listener
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
@@ -89,7 +89,9 @@ class _ServerProtocol(asyncio.Protocol):
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A cast, not an isinstance check: uvloop's transports for accepted
+        # sockets are not asyncio.Transport subclasses, though they act as one.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         # pause_writing() fires at the soft limit, which is exactly when the
         # core needs to start watching this connection.
@@ -245,7 +247,6 @@ class Server:
         listener.setblocking(False)
         self._listener = listener
         self._loop.add_reader(listener.fileno(), self._accept)
-        log.info("listening on %s:%d", self.host, self.port)
 
     # -- accepting ----------------------------------------------------------------
 

@@ -329,7 +329,6 @@ class Server:
         )
         self._accept_thread.start()
         self._timer_thread.start()
-        log.info("listening on %s:%d", self.host, self.port)
 
     def serve_forever(self) -> None:
         """Block until ``close()`` is called (from another thread)."""
