@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from broken_servers import BrokenServer
@@ -340,3 +340,18 @@ def test_pytest_plugin_is_inert_without_its_option(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout
     assert "1 passed" in proc.stdout
+
+
+def test_closing_while_sending_fails_without_the_drain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The asyncio adapter as it was: close at once, unread input and all.
+    def close_at_once(self: Any) -> None:
+        if not self.closing and self.transport is not None:
+            self.closing = True
+            self.transport.close()
+
+    monkeypatch.setattr(aio._ServerProtocol, "close", close_at_once)
+    with aio_server() as port:
+        (result,) = run_all(port, ("framing/closing-while-sending",))
+    assert result.verdict == FAIL, result.detail

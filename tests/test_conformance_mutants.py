@@ -35,7 +35,15 @@ LIMITS = Limits(scrypt_n=16, rate=1000, burst=1000, ip_login_attempts=10**6)
 # The adapters' own runs cover these: the slow-reader case fills megabytes
 # of buffers, which a proxy in the middle multiplies, and the per-address
 # cases open 64 connections only to skip (loopback is exempt here).
-EXCLUDE = ["limits/slow-reader", "greeting/refusal", "limits/connections-per-address"]
+# The proxy in front of each mutant does not drain a closing connection, so
+# closing-while-sending fails on all of them; test_conformance proves that
+# case can fail against a server that does not drain.
+EXCLUDE = [
+    "limits/slow-reader",
+    "greeting/refusal",
+    "limits/connections-per-address",
+    "framing/closing-while-sending",
+]
 
 DM = {
     "framing/split-bytes",

@@ -160,6 +160,29 @@ def unterminated(t: Trial) -> None:
     s.expect_closed("line-too-long")
 
 
+# More than loopback's socket buffers hold (a few MB), so the server decides
+# to close while the client is still sending.
+_FLOOD = 20_000_000
+
+
+@case(
+    "framing/closing-while-sending",
+    "7.4",
+    "CLOSING line-too-long reaches a client still sending (no reset)",
+    needs=[Cap.GRAMMAR, Cap.CLOSING],
+)
+def closing_while_sending(t: Trial) -> None:
+    s = t.connect()
+    try:
+        s.send_raw(b"z" * _FLOOD, what=f"{_FLOOD} bytes without LF")
+    except CaseFailed as exc:
+        raise CaseFailed(
+            f"{exc}: the server reset the connection while the client was "
+            "still sending, instead of reading and dropping the rest (7.4)"
+        ) from None
+    s.expect_closed("line-too-long")
+
+
 @case(
     "framing/invalid-utf8",
     "2.4",
