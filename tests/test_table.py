@@ -146,6 +146,13 @@ def test_doc_runs_as_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     path.write_text("<!-- generated:limits -->\n<!-- end:limits -->\n")
     monkeypatch.setattr(sys, "argv", ["_doc", str(path)])
     monkeypatch.delitem(sys.modules, "libbatchat._doc")
+    # pytest 9.2's assertion-rewriting hook claims the package's modules but has no
+    # get_code(), which runpy needs; run the module past it, as `python -m` would.
+    monkeypatch.setattr(
+        sys,
+        "meta_path",
+        [f for f in sys.meta_path if type(f).__name__ != "AssertionRewritingHook"],
+    )
     with pytest.raises(SystemExit) as exc:
         runpy.run_module("libbatchat._doc", run_name="__main__")
     assert exc.value.code == 0
