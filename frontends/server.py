@@ -25,7 +25,9 @@ from pathlib import Path
 
 from libbatchat import AccountStore, Limits, MemoryStore, StoreError, __version__
 from libbatchat._config import describe
+from libbatchat._dialects import DIALECTS
 from libbatchat.adapters import aio, threaded
+from libbatchat.adapters._common import Listen
 from libbatchat.adapters.sqlite import SqliteStore
 
 PROG = "batchat-server"
@@ -79,6 +81,18 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     parser.add_argument(
         "--port", type=int, default=50000, help="TCP port (default 50000; 0: any)"
+    )
+    parser.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        type=_listen,
+        metavar="DIALECT@HOST:PORT",
+        help=(
+            "also serve a classroom dialect on HOST:PORT, to the same users "
+            f"and rooms (repeatable; dialects: {', '.join(DIALECTS)}; "
+            "see docs/dialects.md)"
+        ),
     )
     parser.add_argument(
         "--db",
@@ -141,6 +155,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
                 help=help_text,
             )
     return parser
+
+
+def _listen(text: str) -> Listen:
+    try:
+        return Listen.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -217,7 +238,9 @@ def _listen_error(args: argparse.Namespace, exc: OSError) -> StartError:
     # The loops word bind errors differently; the errno's own text is short
     # and the same for both adapters.
     why = os.strerror(exc.errno) if exc.errno else str(exc)
-    return StartError(f"cannot listen on {args.host}:{args.port}: {why}")
+    # A dialect listener's failure names it; otherwise it was the canonical.
+    where = exc.filename or f"{args.host}:{args.port}"
+    return StartError(f"cannot listen on {where}: {why}")
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -257,8 +280,19 @@ def raise_file_limit() -> None:
             log.debug("cannot raise the file limit from %d: %s", soft, exc)
 
 
-def _announce(adapter: str, host: str, port: int, db: str, tls: bool) -> None:
-    # Tests (and scripts) run with --port 0 and read the port from this line.
+def _announce(
+    adapter: str,
+    host: str,
+    port: int,
+    db: str,
+    tls: bool,
+    *,
+    listeners: Sequence[Listen] = (),
+) -> None:
+    # Tests (and scripts) run with --port 0 and read the port from this line,
+    # and each dialect's from the lines printed before it.
+    for spec in listeners:
+        print(f"{PROG} listening on {spec} (dialect {spec.dialect})", flush=True)
     how = f"{adapter}, TLS" if tls else adapter
     print(f"{PROG} listening on {host}:{port} ({how}, db {db})", flush=True)
 
@@ -273,7 +307,10 @@ async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    _announce("asyncio", args.host, server.port, db, server.tls is not None)
+    _announce(
+        "asyncio", args.host, server.port, db, server.tls is not None,
+        listeners=server.listeners[1:],
+    )  # fmt: skip
     await stop.wait()
     log.info("signal received: shutting down")
     await server.close()
@@ -288,7 +325,10 @@ def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    _announce("threaded", args.host, server.port, db, server.tls is not None)
+    _announce(
+        "threaded", args.host, server.port, db, server.tls is not None,
+        listeners=server.listeners[1:],
+    )  # fmt: skip
     # Event.wait in the main thread is woken by signal handlers, so the
     # handler runs and sets the event at once.
     stop.wait()
@@ -326,16 +366,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             " (see --tls-cert)",
             args.host,
         )
+    for spec in args.listen:
+        if not _is_loopback(spec.host):
+            # The classroom protocols have no TLS: BatChat's NOVO and ENTRAR
+            # carry passwords as they are.
+            log.warning("%s has no TLS: what its clients send crosses in clear", spec)
     try:
         store = open_store(args.db, environ)
         if args.adapter == "asyncio":
             aio_server = aio.Server(
-                args.host, args.port, limits=limits, accounts=store, tls=tls
+                args.host,
+                args.port,
+                limits=limits,
+                accounts=store,
+                tls=tls,
+                listen=args.listen,
             )
             aio.run(_serve_asyncio(args, aio_server, db), use_uvloop=args.uvloop)
         else:
             thr_server = threaded.Server(
-                args.host, args.port, limits=limits, accounts=store, tls=tls
+                args.host,
+                args.port,
+                limits=limits,
+                accounts=store,
+                tls=tls,
+                listen=args.listen,
             )
             _serve_threaded(args, thr_server, db)
     except StartError as exc:

@@ -13,21 +13,24 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, KeysView
+from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
 from ._accounts import verify_password as _verify
+from ._codec import PATIENCE, Codec, deliver
 from ._config import Limits
 from ._connection import NEED_DATA, Connection, Role
+from ._dialects import CANONICAL, codec_class
 from ._errors import RemoteProtocolError
 from ._events import (
     Chat,
     Closing,
     Command,
     ConnectionClosed,
+    Event,
     Greeting,
     Join,
     Joined,
@@ -39,6 +42,7 @@ from ._events import (
     Online,
     Part,
     Ping,
+    Push,
     Quit,
     Register,
     Reply,
@@ -87,17 +91,33 @@ _Item = Command | Reply
 
 
 class Session:
-    """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``."""
+    """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``,
+    ``dialect`` and ``segmented`` (write each message on its own)."""
 
-    def __init__(self, id: int, peer: str, limits: Limits, now: float) -> None:
+    def __init__(
+        self, id: int, peer: str, limits: Limits, now: float, dialect: str = CANONICAL
+    ) -> None:
         self.id = id
         self.peer = peer
         self.name: str | None = None
-        self.connection = Connection(
-            Role.SERVER,
-            max_line=limits.max_line,
-            max_unterminated=limits.max_unterminated,
+        self.dialect = dialect
+        codec = codec_class(dialect)
+        self.connection: Connection | Codec = (
+            Connection(
+                Role.SERVER,
+                max_line=limits.max_line,
+                max_unterminated=limits.max_unterminated,
+            )
+            if codec is None
+            else codec(
+                max_line=limits.max_line, max_unterminated=limits.max_unterminated
+            )
         )
+        # Dialects without PING/PONG are never pinged nor closed for silence.
+        self.keepalive = codec is None or codec.keepalive
+        self.segmented = codec is not None and codec.segmented
+        # Verbs its dialect may use before logging in (Chat Socket lists rooms).
+        self.open_verbs = frozenset() if codec is None else codec.open_verbs
         self.open = True
         self._key = ""
         self._name = ""
@@ -121,6 +141,7 @@ class Session:
         self._lines = 0
         self._paused = False
         self._scheduled: float | None = None
+        self._waiting_since: float | None = None  # a dialect's ``waiting``
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.peer} {self.name or '-'}>"
@@ -190,6 +211,8 @@ class ServerCore:
         self._wall = wall
         lim = self.limits
         self._sessions: dict[Session, None] = {}
+        # While no dialect session is connected, a push has one spelling.
+        self._dialect_sessions = 0
         self._online: dict[str, Session] = {}
         self._rooms: dict[str, _Room] = {}
         # Names being registered or taken as a guest while a Job runs: held
@@ -230,9 +253,10 @@ class ServerCore:
 
     # -- entry points ---------------------------------------------------------
 
-    def connect(self, peer: str) -> tuple[Session, Output]:
+    def connect(self, peer: str, dialect: str = CANONICAL) -> tuple[Session, Output]:
+        """A new session from ``peer`` speaking ``dialect`` (docs/dialects.md)."""
         now = self._clock()
-        session = Session(next(self._ids), peer, self.limits, now)
+        session = Session(next(self._ids), peer, self.limits, now, dialect)
         out = Output()
         cap = self.limits.max_connections
         if cap and len(self._sessions) >= cap:
@@ -244,13 +268,19 @@ class ServerCore:
         if text:
             log.warning("refused connection from %s: %s", peer, text)
             closing = Closing(reason="too-many-connections", text=text)
-            out.sends.append((session, session.connection.send(closing)))
+            self._send(session, closing, out)
             session.open = False
             out.closes.append(session)
             return session, out
         self._sessions[session] = None
-        out.sends.append((session, session.connection.send(self._greeting)))
-        log.info("session %d connected from %s", session.id, peer)
+        self._dialect_sessions += dialect != CANONICAL
+        self._send(session, self._greeting, out)
+        log.info(
+            "session %d connected from %s%s",
+            session.id,
+            peer,
+            "" if dialect == CANONICAL else f" ({dialect})",
+        )
         self._settle(session, now, out)
         return session, out
 
@@ -264,6 +294,9 @@ class ServerCore:
             session._pinged = False
         session.connection.receive_data(data)
         self._drain(session, out)
+        conn = session.connection
+        if isinstance(conn, Codec):
+            session._waiting_since = now if conn.waiting else None
         self._pump(session, now, out)
         self._settle(session, now, out)
         return out
@@ -349,12 +382,13 @@ class ServerCore:
         closing = Closing(reason="shutdown", text=text)
         # Everyone goes at once, so no one is told about anyone else leaving.
         for session in list(self._sessions):
-            out.sends.append((session, session.connection.send(closing)))
+            self._send(session, closing, out)
             out.closes.append(session)
             session.open = False
             self._per_ip.release(session.peer)
         log.info("shutdown: closed %d sessions", len(self._sessions))
         self._sessions.clear()
+        self._dialect_sessions = 0
         self._online.clear()
         self._rooms.clear()
         self._heap.clear()
@@ -413,7 +447,11 @@ class ServerCore:
         if not spec.has_reply:
             return
         reply: Reply | None
-        if spec.needs_login and session.name is None:
+        if (
+            spec.needs_login
+            and session.name is None
+            and spec.verb not in session.open_verbs
+        ):
             reply = Reply(code=NOT_LOGGED_IN, text="log in first")
         elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
             reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
@@ -574,11 +612,10 @@ class ServerCore:
             address = "@"
             recipients = [other]
         stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
-        line = serialize(
-            Message(sender=session._name, address=address, time=stamp, text=cmd.text)
+        message = Message(
+            sender=session._name, address=address, time=stamp, text=cmd.text
         )
-        for recipient in recipients:
-            out.sends.append((recipient, line))
+        self._deliver(message, recipients, out)
         return Reply(code=SENT, text="delivered")
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
@@ -587,9 +624,8 @@ class ServerCore:
         if room is None:
             room = self._rooms[key] = _Room(cmd.room)
         if session not in room.members:
-            line = serialize(Joined(room=room.display, user=session._name))
-            for member in room.members:
-                out.sends.append((member, line))
+            joined = Joined(room=room.display, user=session._name)
+            self._deliver(joined, room.members, out)
             room.members[session] = None
             session._rooms[key] = None
             log.info("%s joined %s", session._name, room.display)
@@ -616,9 +652,7 @@ class ServerCore:
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
         session._key = fold(name)
-        line = serialize(Online(user=name))
-        for other in self._online.values():
-            out.sends.append((other, line))
+        self._deliver(Online(user=name), self._online.values(), out)
         self._online[session._key] = session
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
@@ -627,9 +661,8 @@ class ServerCore:
         del room.members[session]
         del session._rooms[key]
         if room.members:
-            line = serialize(Left(room=room.display, user=session._name))
-            for member in room.members:
-                out.sends.append((member, line))
+            left = Left(room=room.display, user=session._name)
+            self._deliver(left, room.members, out)
         else:
             del self._rooms[key]
         log.info("%s left %s", session._name, room.display)
@@ -640,27 +673,43 @@ class ServerCore:
             return
         session.open = False
         del self._sessions[session]
+        self._dialect_sessions -= session.dialect != CANONICAL
         self._per_ip.release(session.peer)
         if session.name is not None:
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
-            line = serialize(Offline(user=session.name))
-            for other in self._online.values():
-                out.sends.append((other, line))
+            self._deliver(Offline(user=session.name), self._online.values(), out)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
 
     def _close(self, session: Session, reason: str, text: str, out: Output) -> None:
-        out.sends.append(
-            (session, session.connection.send(Closing(reason=reason, text=text)))
-        )
+        self._send(session, Closing(reason=reason, text=text), out)
         log.info("closing session %d: %s", session.id, reason)
         self._end(session, reason, out)
         out.closes.append(session)
 
     def _reply(self, session: Session, reply: Reply, out: Output) -> None:
-        out.sends.append((session, session.connection.send(reply)))
+        self._send(session, reply, out)
+        conn = session.connection
+        if isinstance(conn, Codec) and conn.hangup and session.open:
+            # The dialect ends the session after this answer (a refused
+            # nickname in minichat, say): as for SAIR, others are told.
+            self._end(session, f"{session.dialect} hung up", out)
+            out.closes.append(session)
+
+    def _deliver(self, push: Push, recipients: Iterable[Session], out: Output) -> None:
+        if self._dialect_sessions:
+            deliver(out.sends, push, recipients)
+        else:
+            line = serialize(push)
+            out.sends.extend([(recipient, line) for recipient in recipients])
+
+    def _send(self, session: Session, event: Event, out: Output) -> None:
+        data = session.connection.send(event)
+        if data:
+            # A dialect may have nothing to say (no greeting in BatChat).
+            out.sends.append((session, data))
 
     # -- time -----------------------------------------------------------------
 
@@ -672,8 +721,16 @@ class ServerCore:
         if session.name is None and now >= session._connected_at + lim.login_timeout:
             self._close(session, "login-timeout", "you did not log in in time", out)
             return
-        if session._paused:
+        conn = session.connection
+        since = session._waiting_since
+        if isinstance(conn, Codec) and since is not None and now >= since + PATIENCE:
+            out.sends.append((session, conn.give_up()))
+            self._end(session, f"{session.dialect} gave up waiting", out)
+            out.closes.append(session)
+            return
+        if session._paused or not session.keepalive:
             # We stopped reading it: its silence is ours, not the client's.
+            # A dialect without PING cannot prove it is there: silence is fine.
             session._last_rx = now
         # Compare by the very sum _deadline() schedules: ``now - last >= t``
         # can be False when ``last + t <= now`` is True (float rounding), and
@@ -684,8 +741,7 @@ class ServerCore:
         if not session._pinged and now >= session._last_rx + lim.ping_interval:
             session._pinged = True
             session._pings += 1
-            ping = ServerPing(token=str(session._pings))
-            out.sends.append((session, session.connection.send(ping)))
+            self._send(session, ServerPing(token=str(session._pings)), out)
         self._pump(session, now, out)
 
     def _deadline(self, session: Session, now: float) -> float:
@@ -695,6 +751,8 @@ class ServerCore:
         )
         if session.name is None:
             when = min(when, session._connected_at + lim.login_timeout)
+        if session._waiting_since is not None:
+            when = min(when, session._waiting_since + PATIENCE)
         soft = session._send_queue.deadline
         if soft is not None:
             when = min(when, soft)

@@ -40,6 +40,7 @@ from libbatchat import (
 )
 from libbatchat._grammar import parse_server_line, serialize
 from libbatchat.adapters import aio, threaded
+from libbatchat.adapters._common import Listen
 
 HOST = "127.0.0.1"
 WAIT = 10.0  # seconds any single wait may take before the test fails
@@ -272,6 +273,10 @@ class Running:
     def core(self) -> Any:
         return self.server.core
 
+    def port_of(self, dialect: str) -> int:
+        """The bound port of the listener speaking ``dialect``."""
+        return next(s.port for s in self.server.listeners if s.dialect == dialect)
+
     def connect(self, **options: Any) -> SyncClient:
         """A client of the server's adapter; ``options`` go to its connect()."""
         client: SyncClient
@@ -312,13 +317,18 @@ def start(
     limits: Limits = FAST,
     accounts: AccountStore | None = None,
     tls: ssl.SSLContext | None = None,
+    listen: tuple[Listen, ...] = (),
 ) -> Running:
     if adapter == "asyncio":
         loop = LoopThread()
-        server_a = aio.Server(HOST, 0, limits=limits, accounts=accounts, tls=tls)
+        server_a = aio.Server(
+            HOST, 0, limits=limits, accounts=accounts, tls=tls, listen=listen
+        )
         loop.run(server_a.start())
         return Running(adapter, server_a.port, server_a, loop)
-    server_t = threaded.Server(HOST, 0, limits=limits, accounts=accounts, tls=tls)
+    server_t = threaded.Server(
+        HOST, 0, limits=limits, accounts=accounts, tls=tls, listen=listen
+    )
     server_t.start()
     return Running(adapter, server_t.port, server_t, None)
 

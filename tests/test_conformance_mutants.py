@@ -59,6 +59,8 @@ DM = {
     "messages/dm-self",
     "limits/flood-burst",
     "example/walkthrough",
+    "seeds/duplicate-name-refused",
+    "seeds/quit-leaves-others-told",
 }
 LEFT = {
     "pushes/kinds",
@@ -83,6 +85,7 @@ EXPECTED: dict[str, set[str]] = {
         "grammar/case-insensitive-names",
         "replies/error-codes",
         "limits/passwords-not-sent",
+        "seeds/duplicate-name-refused",
     },
     "room-leak": {"messages/room", "messages/rooms-never-leak"},
     "no-leave-notices": LEFT,

@@ -17,7 +17,7 @@ from typing import IO
 
 import pytest
 
-from libbatchat import Closing, Greeting, Login, Nick, Register, Reply
+from libbatchat import Closing, Greeting, Login, Nick, Register, Reply, Who
 from libbatchat._config import describe
 from libbatchat._names import fold
 from libbatchat.adapters import threaded
@@ -321,3 +321,69 @@ def test_unwritable_database_is_one_clear_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert str(db) in lines[0]
+
+
+def test_every_dialect_listener_beside_the_canonical_one(
+    programs: list[Program], tmp_path: Path, adapter: str
+) -> None:
+    dialects = ("batchat1", "minichat", "slashchat", "chatsocket")
+    listen = [arg for d in dialects for arg in ("--listen", f"{d}@{HOST}:0")]
+    program = Program(
+        tmp_path, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        *FAST_FLAGS, *listen,
+    )  # fmt: skip
+    programs.append(program)
+    ports = {}
+    for d in dialects:
+        line = program._stdout.get(timeout=WAIT)
+        assert line is not None and f"{d}@{HOST}:" in line and f"(dialect {d})" in line
+        found = LISTENING.search(line)
+        assert found
+        ports[d] = int(found.group(1))
+    canonical = program.listening()
+    with socket.create_connection((HOST, ports["minichat"]), WAIT) as mini:
+        mini.sendall(b"mia")
+        want = "New User. Você está conectado!SYSTEM: mia entrou no chat.".encode()
+        got = b""
+        while len(got) < len(want):
+            got += mini.recv(4096)
+        assert got == want
+        with threaded.Client.connect(HOST, canonical) as client:
+            assert client.request(Nick(nick="rita")).code == 218
+            assert client.request(Who()).names == ("mia", "rita")
+
+
+@pytest.mark.parametrize(
+    "spec", ["minichat", "irc@127.0.0.1:1", "minichat@127.0.0.1:x", "minichat@:1"]
+)
+def test_a_bad_listen_is_a_usage_error(spec: str) -> None:
+    done = subprocess.run(
+        [*COMMAND, "--db", ":memory:", "--listen", spec],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    assert "--listen" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_taken_dialect_port_is_one_clear_line(adapter: str) -> None:
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = f"minichat@{HOST}:{port}"
+        done = subprocess.run(
+            [*COMMAND, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+             "--listen", spec],
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=WAIT,
+        )  # fmt: skip
+    assert done.returncode == 1
+    # The canonical listener bound first (and logged so); the error is one line.
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "cannot listen" in errors[0] and spec in errors[0]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from libbatchat._dialects import codec_class
 from libbatchat._events import Push
 
 log = logging.getLogger("libbatchat.adapters")
@@ -35,6 +37,40 @@ DEFAULT_WORKERS = 4
 
 # What a client hands to ``on_push`` and what it puts in its push queue.
 PushCallback = Callable[[Push], object]
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A listener beside the canonical one: a dialect on an address
+    (docs/dialects.md). ``port`` 0 binds any free port."""
+
+    dialect: str
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        codec_class(self.dialect)  # ValueError names the known dialects
+        if not 0 <= self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range")
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.dialect}@{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        """``DIALECT@HOST:PORT`` (``[v6]`` hosts bracketed); ValueError if not."""
+        dialect, at, address = text.partition("@")
+        host, colon, port = address.rpartition(":")
+        if not (at and dialect and colon and host and port.isdigit()):
+            raise ValueError(f"expected DIALECT@HOST:PORT, got {text!r}")
+        return cls(dialect, host.removeprefix("[").removesuffix("]"), int(port))
+
+
+def bind_error(exc: OSError, spec: Listen) -> OSError:
+    """``exc`` naming the dialect listener that could not bind (its
+    ``filename``), so a message can say which of several addresses failed."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(spec))
 
 
 def format_peer(address: Any) -> str:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import importlib
 import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -28,6 +29,7 @@ from typing import Any, TypeVar, cast
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
 from libbatchat._connection import NEED_DATA, Connection, Role
+from libbatchat._dialects import CANONICAL
 from libbatchat._errors import RemoteProtocolError
 from libbatchat._events import (
     Closing,
@@ -47,14 +49,16 @@ from ._common import (
     DEFAULT_WORKERS,
     DRAIN_GRACE,
     SHUTDOWN_GRACE,
+    Listen,
     QueueMeter,
+    bind_error,
     format_peer,
     log,
 )
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import client_context
 
-__all__ = ["Client", "Server", "run"]
+__all__ = ["Client", "Listen", "Server", "run"]
 
 T = TypeVar("T")
 
@@ -79,8 +83,9 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
 class _ServerProtocol(asyncio.Protocol):
     """One connection: bytes in to the core, the core's output out."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
         self.server = server
+        self.dialect = dialect
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
@@ -97,7 +102,7 @@ class _ServerProtocol(asyncio.Protocol):
         # core needs to start watching this connection.
         transport.set_write_buffer_limits(high=self.server.limits.send_queue_soft)
         peer = format_peer(transport.get_extra_info("peername"))
-        session, out = self.server.core.connect(peer)
+        session, out = self.server.core.connect(peer, self.dialect)
         self.session = session
         # Refused (CLOSING too-many-connections): closed without a drain, so
         # a flood of refusals does not hold descriptors for the grace.
@@ -192,7 +197,8 @@ class Server:
     """A BatChat server on asyncio transports.
 
     ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
-    then on: ``close()`` closes it.
+    then on: ``close()`` closes it. ``listen`` adds listeners that speak a
+    classroom dialect to the same core (docs/dialects.md).
     """
 
     def __init__(
@@ -205,11 +211,14 @@ class Server:
         workers: int = DEFAULT_WORKERS,
         close_grace: float = CLOSE_GRACE,
         tls: ssl.SSLContext | None = None,
+        listen: Sequence[Listen] = (),
     ) -> None:
         self.host = host
         self.requested_port = port
         self.close_grace = close_grace
         self.tls = tls
+        self.listen = tuple(listen)
+        self._dialect_listeners: list[tuple[Listen, socket.socket]] = []
         self._clock: Callable[[], float] = time.monotonic
         limits = resolve(limits or Limits())
         self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
@@ -244,9 +253,44 @@ class Server:
         """Bind and start accepting. Raises ``OSError`` if the port is taken."""
         self._loop = asyncio.get_running_loop()
         listener = listen(self.host, self.requested_port, self.limits)
-        listener.setblocking(False)
+        for spec in self.listen:
+            try:
+                sock = listen(spec.host, spec.port, self.limits)
+            except OSError as exc:
+                for other in (listener, *(s for _, s in self._dialect_listeners)):
+                    other.close()
+                self._dialect_listeners.clear()
+                raise bind_error(exc, spec) from exc
+            self._dialect_listeners.append((spec, sock))
         self._listener = listener
-        self._loop.add_reader(listener.fileno(), self._accept)
+        for sock, _dialect in self._sockets():
+            sock.setblocking(False)
+        self._start_accepting()
+        for spec in self.listeners[1:]:
+            log.info("listening on %s (dialect %s)", spec, spec.dialect)
+
+    @property
+    def listeners(self) -> list[Listen]:
+        """Every listener as bound (real ports), the canonical one first."""
+        if self._listener is None:
+            raise RuntimeError("server not started")
+        return [
+            Listen(CANONICAL, self.host, self.port),
+            *(
+                Listen(spec.dialect, spec.host, int(sock.getsockname()[1]))
+                for spec, sock in self._dialect_listeners
+            ),
+        ]
+
+    def _sockets(self) -> list[tuple[socket.socket, str]]:
+        """Every listening socket with the dialect it speaks."""
+        found = [(self._listener, CANONICAL)] if self._listener is not None else []
+        return [*found, *((s, spec.dialect) for spec, s in self._dialect_listeners)]
+
+    def _start_accepting(self) -> None:
+        assert self._loop is not None
+        for sock, dialect in self._sockets():
+            self._loop.add_reader(sock.fileno(), self._accept, sock, dialect)
 
     # -- accepting ----------------------------------------------------------------
 
@@ -254,9 +298,9 @@ class Server:
     # with a traceback for every accept() that fails for want of descriptors
     # and, retrying each, schedules more retries than it had failures.
 
-    def _accept(self) -> None:
-        listener, loop = self._listener, self._loop
-        assert listener is not None and loop is not None
+    def _accept(self, listener: socket.socket, dialect: str) -> None:
+        loop = self._loop
+        assert loop is not None
         # A burst is taken in one go, but bounded, so the loop's other work
         # (reading, timers) is not starved by a flood of connects.
         for _ in range(100):
@@ -268,28 +312,33 @@ class Server:
                 if exc.errno not in RESOURCE_ERRNOS:
                     continue  # that one connection failed (reset early)
                 self._accept_log(logging.ERROR, "accept failed: %s", exc)
-                loop.remove_reader(listener.fileno())
+                # Out of descriptors is out for every listener: pause them all.
+                for other, _ in self._sockets():
+                    loop.remove_reader(other.fileno())
                 self._accept_retry = loop.call_later(
                     self._backoff.failed(), self._resume_accepting
                 )
                 return
             self._backoff.succeeded()
-            task = loop.create_task(self._connect(sock))
+            task = loop.create_task(self._connect(sock, dialect))
             self._accepting.add(task)
             task.add_done_callback(self._accepting.discard)
 
     def _resume_accepting(self) -> None:
         self._accept_retry = None
         if self._listener is not None and self._loop is not None and not self._closed:
-            self._loop.add_reader(self._listener.fileno(), self._accept)
+            self._start_accepting()
 
-    async def _connect(self, sock: socket.socket) -> None:
+    async def _connect(self, sock: socket.socket, dialect: str = CANONICAL) -> None:
         assert self._loop is not None
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # The classroom clients speak plain TCP: TLS is the canonical's.
             await self._loop.connect_accepted_socket(
-                lambda: _ServerProtocol(self), sock, ssl=self.tls
+                functools.partial(_ServerProtocol, self, dialect),
+                sock,
+                ssl=self.tls if dialect == CANONICAL else None,
             )
         except (OSError, ssl.SSLError) as exc:
             # A failed TLS handshake, or a peer gone already: its own problem.
@@ -405,10 +454,10 @@ class Server:
     def _stop_accepting(self) -> None:
         if self._accept_retry is not None:
             self._accept_retry.cancel()
-        if self._listener is not None:
+        for sock, _dialect in self._sockets():
             if self._loop is not None:
-                self._loop.remove_reader(self._listener.fileno())
-            self._listener.close()
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
         for task in self._accepting:
             task.cancel()
 

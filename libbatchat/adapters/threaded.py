@@ -22,13 +22,14 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
 from libbatchat._connection import NEED_DATA, Connection, Role
+from libbatchat._dialects import CANONICAL
 from libbatchat._errors import RemoteProtocolError
 from libbatchat._events import (
     Closing,
@@ -49,15 +50,17 @@ from ._common import (
     DEFAULT_WORKERS,
     DRAIN_GRACE,
     SHUTDOWN_GRACE,
+    Listen,
     PushCallback,
     QueueMeter,
+    bind_error,
     format_peer,
     log,
 )
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import TlsSocket, client_context
 
-__all__ = ["Client", "Server"]
+__all__ = ["Client", "Listen", "Server"]
 
 _RECV_SIZE = 65536
 # The writer joins queued lines into one send of at most this many bytes.
@@ -105,6 +108,7 @@ class _Conn:
         self.sock = sock
         self.peer = peer
         self.session: Session | None = None
+        self.segmented = False
         self.meter = QueueMeter(server.limits.send_queue_soft)
         # Guards the outbound queue only; never held while calling the core.
         self.cond = threading.Condition(threading.Lock())
@@ -220,7 +224,13 @@ class _Conn:
                         break
                     batch = [self.outbound.popleft()]
                     size = len(batch[0])
-                    while self.outbound and size + len(self.outbound[0]) <= _SEND_BATCH:
+                    # A dialect's client takes each read as one message, so
+                    # its messages are not joined into one send.
+                    while (
+                        self.outbound
+                        and not self.segmented
+                        and size + len(self.outbound[0]) <= _SEND_BATCH
+                    ):
                         size += len(self.outbound[0])
                         batch.append(self.outbound.popleft())
                 self.sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
@@ -268,7 +278,8 @@ class Server:
 
     ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
     then on: ``close()`` closes it. Use as a context manager, or call
-    ``start()`` and ``close()``.
+    ``start()`` and ``close()``. ``listen`` adds listeners that speak a
+    classroom dialect to the same core (docs/dialects.md).
     """
 
     def __init__(
@@ -281,11 +292,15 @@ class Server:
         workers: int = DEFAULT_WORKERS,
         close_grace: float = CLOSE_GRACE,
         tls: ssl.SSLContext | None = None,
+        listen: Sequence[Listen] = (),
     ) -> None:
         self.host = host
         self.requested_port = port
         self.close_grace = close_grace
         self.tls = tls
+        self.listen = tuple(listen)
+        self._dialect_listeners: list[tuple[Listen, socket.socket]] = []
+        self._dialect_threads: list[threading.Thread] = []
         self.clock: Callable[[], float] = time.monotonic
         limits = resolve(limits or Limits(), threads_per_connection=2)
         self.core = ServerCore(limits=limits, accounts=accounts, clock=self.clock)
@@ -318,17 +333,52 @@ class Server:
             raise RuntimeError("server not started")
         return int(self._listener.getsockname()[1])
 
+    @property
+    def listeners(self) -> list[Listen]:
+        """Every listener as bound (real ports), the canonical one first."""
+        if self._listener is None:
+            raise RuntimeError("server not started")
+        return [
+            Listen(CANONICAL, self.host, self.port),
+            *(
+                Listen(spec.dialect, spec.host, int(sock.getsockname()[1]))
+                for spec, sock in self._dialect_listeners
+            ),
+        ]
+
     def start(self) -> None:
-        """Bind and start the threads. Raises ``OSError`` if the port is taken."""
-        self._listener = listen(self.host, self.requested_port, self.limits)
+        """Bind and start the threads. Raises ``OSError`` if a port is taken."""
+        listener = listen(self.host, self.requested_port, self.limits)
+        for spec in self.listen:
+            try:
+                sock = listen(spec.host, spec.port, self.limits)
+            except OSError as exc:
+                listener.close()
+                for _, other in self._dialect_listeners:
+                    other.close()
+                self._dialect_listeners.clear()
+                raise bind_error(exc, spec) from exc
+            self._dialect_listeners.append((spec, sock))
+        self._listener = listener
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name="batchat-accept", daemon=True
         )
+        for spec, sock in self._dialect_listeners:
+            thread = threading.Thread(
+                target=self._accept_loop,
+                args=(sock, spec.dialect),
+                name=f"batchat-accept {spec.dialect}",
+                daemon=True,
+            )
+            self._dialect_threads.append(thread)
+            thread.start()
         self._timer_thread = threading.Thread(
             target=self._timer_loop, name="batchat-timer", daemon=True
         )
         self._accept_thread.start()
         self._timer_thread.start()
+        for spec in self.listeners[1:]:
+            log.info("listening on %s (dialect %s)", spec, spec.dialect)
 
     def serve_forever(self) -> None:
         """Block until ``close()`` is called (from another thread)."""
@@ -418,8 +468,10 @@ class Server:
 
     # -- threads ----------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        listener = self._listener
+    def _accept_loop(
+        self, listener: socket.socket | None = None, dialect: str = CANONICAL
+    ) -> None:
+        listener = listener or self._listener
         assert listener is not None
         backoff = Backoff()
         while not self._stopping:
@@ -438,7 +490,7 @@ class Server:
                 self._stop_accepting.wait(pause)
                 continue
             try:
-                self._admit(sock, format_peer(address))
+                self._admit(sock, format_peer(address), dialect)
             except (RuntimeError, MemoryError, OSError) as exc:
                 # The connection's threads would not start: it is closed, and
                 # the loop pauses as after a failed accept.
@@ -450,7 +502,9 @@ class Server:
             else:
                 backoff.succeeded()
 
-    def _admit(self, sock: socket.socket, peer: str) -> None:
+    def _admit(self, sock: socket.socket, peer: str, dialect: str = CANONICAL) -> None:
+        # The classroom clients speak plain TCP: TLS is the canonical's.
+        tls = self.tls if dialect == CANONICAL else None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -460,9 +514,9 @@ class Server:
             if self._stopping:
                 sock.close()
                 return
-            session, out = self.core.connect(peer)
+            session, out = self.core.connect(peer, dialect)
             if not session.open:
-                if self.tls is None:
+                if tls is None:
                     _refuse(sock, b"".join(d for s, d in out.sends if s is session))
                 else:
                     # The CLOSING line would need a handshake, and so a
@@ -470,10 +524,11 @@ class Server:
                     sock.close()
                 return
             stream: Stream = sock
-            if self.tls is not None:
-                stream = TlsSocket(sock, self.tls, server_side=True)
+            if tls is not None:
+                stream = TlsSocket(sock, tls, server_side=True)
             conn = _Conn(self, stream, peer)
             conn.session = session
+            conn.segmented = session.segmented
             try:
                 conn.start()
             except BaseException:
@@ -520,8 +575,13 @@ class Server:
         if self._listener is not None:
             _shutdown(self._listener)
             self._listener.close()
+        for _, sock in self._dialect_listeners:
+            _shutdown(sock)
+            sock.close()
         if self._accept_thread is not None:
             self._accept_thread.join(SHUTDOWN_GRACE)
+        for thread in self._dialect_threads:
+            thread.join(SHUTDOWN_GRACE)
         give_up = self.clock() + SHUTDOWN_GRACE
         with self._jobs_done:
             # Replies owed for jobs under way go out before the CLOSING line.

@@ -191,7 +191,7 @@ def probe(
     session = Session(
         label="probe",
         sock=sock,
-        dialect=dialect,
+        dialect=dialect.session("probe", "probe"),
         timing=timing,
         bucket=Bucket(float("inf"), float("inf")),
         transcript=transcript,
@@ -203,12 +203,21 @@ def probe(
             raise Unreachable(f"{target} refused the connection: {session.closing}")
         best = float("inf")
         # Few enough to stay inside any advertised burst.
-        for i in range(3):
+        name = "probe" + secrets.token_hex(3)
+        actions = (
+            [Ping(token=f"probe{i}") for i in range(3)]
+            if Cap.PING in dialect.capabilities
+            else dialect.probe_actions(name)
+        )
+        for action in actions:
+            session.send(action)
             start = time.monotonic()
-            reply = session.do(Ping(token=f"probe{i}"), what="probe PING")
+            reply = session.reply(what=f"probe {type(action).__name__}")
             best = min(best, time.monotonic() - start)
-            if reply.outcome is not Outcome.PONG:
+            if isinstance(action, Ping) and reply.outcome is not Outcome.PONG:
                 raise Unreachable(f"{target}: PING answered {reply.code}")
+            if reply.outcome is None:
+                raise Unreachable(f"{target}: {reply.code} is no answer")
     except CaseFailed as exc:
         raise Unreachable(f"{target} does not speak {dialect.name}: {exc}") from None
     finally:
@@ -236,8 +245,11 @@ class Trial:
         prefix: str,
         budget: float,
         greeting: Greeting | None = None,
+        family: str = "",
     ) -> None:
         self.target = target
+        # What every name of this run starts with (``prefix`` is this trial's).
+        self.family = family or prefix
         self.dialect = dialect
         self.timing = timing
         self.prefix = prefix
@@ -293,7 +305,7 @@ class Trial:
         session = Session(
             label=label,
             sock=sock,
-            dialect=self.dialect,
+            dialect=self.dialect.session(self.prefix, self.family),
             timing=self.timing,
             bucket=Bucket(float("inf"), float("inf")),
             transcript=self.transcript,
@@ -323,7 +335,8 @@ class Trial:
         self,
         label: str | None = None,
         name: str | None = None,
-        password: str = "pw s3cret",
+        # No space: BatChat's own protocol splits a login line on spaces.
+        password: str = "pw-s3cret",
     ) -> Session:
         session = self.connect(label)
         user = name or self.name()
@@ -373,9 +386,20 @@ class Trial:
         """The server still answers a fresh connection."""
         session = self.connect("alive")
         token = f"{self.prefix}alive"
+        if Cap.PING not in self.dialect.capabilities:
+            for action in self.dialect.probe_actions(token):
+                reply = session.do(action, what=f"liveness {type(action).__name__}")
+                if reply.outcome is None:
+                    raise CaseFailed(f"liveness: {reply.code} is no answer")
+            return
         reply = session.do(Ping(token=token), Outcome.PONG, what="liveness PING")
         if reply.text != token:
             raise CaseFailed(f"liveness PING {token} answered {reply.text!r}")
+
+    @property
+    def quiet(self) -> bool:
+        """Whether some verdict of this trial rests on a quiet period."""
+        return any(s.quiet_used for s in self.sessions)
 
     def dispose(self) -> None:
         for s in self.sessions:
@@ -392,6 +416,8 @@ class Result:
     seconds: float
     detail: str = ""
     transcript: list[str] = field(default_factory=list)
+    # The verdict rests on quiet periods, not barriers (no PING in the dialect).
+    quiet: bool = False
 
 
 def run_case(
@@ -403,6 +429,7 @@ def run_case(
     prefix: str,
     budget: float,
     greeting: Greeting | None = None,
+    family: str = "",
 ) -> Result:
     start = time.monotonic()
     missing = case.needs - dialect.capabilities
@@ -416,8 +443,9 @@ def run_case(
         prefix=prefix,
         budget=budget,
         greeting=greeting,
+        family=family,
     )
-    verdict, detail = PASS, ""
+    verdict, detail, quiet = PASS, "", False
     try:
         case.func(trial)
     except CaseFailed as exc:
@@ -429,6 +457,7 @@ def run_case(
     except Exception:
         verdict, detail = ERROR, traceback.format_exc()
     finally:
+        quiet = trial.quiet
         trial.dispose()
     if verdict in (PASS, FAIL):
         # Even a failed case checks liveness: "and then it crashed" matters.
@@ -440,7 +469,7 @@ def run_case(
         finally:
             trial.dispose()
     return Result(
-        case, verdict, time.monotonic() - start, detail, trial.transcript.lines
+        case, verdict, time.monotonic() - start, detail, trial.transcript.lines, quiet
     )
 
 
@@ -475,6 +504,7 @@ def run(
             prefix=f"{rid}{index:03d}x",
             budget=budget,
             greeting=greeting,
+            family=rid,
         )
         if on_result is not None:
             with lock:

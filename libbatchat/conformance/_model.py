@@ -33,6 +33,8 @@ class Cap(enum.Enum):
     SERVER_PING = "server-ping"  # the server pings idle clients
     CLOSING = "closing"  # a push telling why the server closes
     LOGIN_LIMITS = "login-limits"  # login timeout, lines before login, throttling
+    QUIT = "quit"  # a command that ends the session (else: close the socket)
+    UNIQUE_NAMES = "unique-names"  # a name already online is refused
 
 
 class Outcome(enum.Enum):

@@ -22,6 +22,7 @@ class Run:
     seconds: float
     rtt: float
     greeting: dict[str, str] = field(default_factory=dict)
+    grace: float = 0.0  # the quiet period, for the report's note
     version: str = ""
     uncovered: list[str] = field(default_factory=list)
 
@@ -35,10 +36,15 @@ class Run:
         return counts[FAIL] == 0 and counts[ERROR] == 0
 
 
+# Marks a verdict that rests on quiet periods rather than PING barriers.
+QUIET_MARK = "~"
+
+
 def row(result: Result) -> str:
+    mark = QUIET_MARK if result.quiet else " "
     line = (
         f"{result.case.id:<42} {result.case.section:<6} "
-        f"{result.verdict:<5} {result.seconds:7.2f}s"
+        f"{result.verdict:<4}{mark} {result.seconds:7.2f}s"
     )
     if result.verdict in (SKIP, NA) and result.detail:
         # On the line itself: a bare SKIP reads as "not tested" when the
@@ -54,24 +60,40 @@ def header() -> str:
 def summary(run: Run) -> str:
     counts = run.counts
     parts = [f"{counts[v]} {v.lower()}" for v in (PASS, FAIL, ERROR, SKIP, NA)]
-    return (
+    text = (
         f"{len(run.results)} cases against {run.target} ({run.dialect}): "
         f"{', '.join(parts)} in {run.seconds:.1f}s"
     )
+    quiet = sum(r.quiet for r in run.results if r.verdict in (PASS, FAIL))
+    if quiet:
+        text += (
+            f"\n{QUIET_MARK} {quiet} verdicts rest on quiet periods of "
+            f"{run.grace * 1000:.0f} ms, not barriers: the dialect has no PING, "
+            "so 'nothing else arrived' and 'silence means sent' are inferred "
+            "(rerun with --timeout-scale to widen them)"
+        )
+    return text
 
 
 def details(run: Run, *, transcript_lines: int = 25) -> str:
     """Why each case that did not pass, with the end of its transcript for
-    failures: the lines that show what the server did."""
+    failures: the lines that show what the server did. Cases N/A for the
+    same reason share one line, so a small dialect's report stays short."""
     out: list[str] = []
+    na: dict[str, list[str]] = {}
     for r in run.results:
         if r.verdict == PASS:
+            continue
+        if r.verdict == NA:
+            na.setdefault(r.detail.strip(), []).append(r.case.id)
             continue
         out.append(f"{r.verdict} {r.case.id} (spec {r.case.section}): {r.case.title}")
         out.extend(f"    {line}" for line in r.detail.rstrip().splitlines())
         if r.verdict in (FAIL, ERROR) and r.transcript:
             out.append("    transcript (seconds, connection, direction, line):")
             out.extend(f"      {line}" for line in r.transcript[-transcript_lines:])
+    for why, ids in na.items():
+        out.append(f"N/A ({why}): {', '.join(ids)}")
     if run.uncovered:
         out.append(f"spec sections with no case: {', '.join(run.uncovered)}")
     return "\n".join(out)
@@ -85,6 +107,7 @@ def to_json(run: Run) -> dict[str, Any]:
         "dialect": run.dialect,
         "server": {"version": run.version, "greeting": run.greeting},
         "rtt_seconds": run.rtt,
+        "quiet_period_seconds": run.grace,
         "seconds": run.seconds,
         "summary": dict(run.counts),
         "ok": run.ok,
@@ -97,6 +120,7 @@ def to_json(run: Run) -> dict[str, Any]:
                 "verdict": r.verdict,
                 "seconds": round(r.seconds, 4),
                 "detail": r.detail,
+                "quiet_period": r.quiet,
                 "transcript": r.transcript,
             }
             for r in run.results
@@ -134,6 +158,9 @@ def to_junit(run: Run) -> ET.ElementTree[ET.Element]:
             },
         )
         first = r.detail.strip().splitlines()[0] if r.detail.strip() else r.verdict
+        if r.quiet:
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", {"name": "quiet_period", "value": "1"})
         if r.verdict == FAIL:
             ET.SubElement(case, "failure", {"message": first}).text = r.detail
         elif r.verdict == ERROR:

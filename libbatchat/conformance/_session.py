@@ -10,7 +10,8 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
+from typing import NamedTuple
 
 from ._model import (
     Action,
@@ -27,7 +28,10 @@ from ._model import (
     ServerPing,
     Unknown,
 )
+from ._timing import Bucket, Timing, Transcript
 from .dialects import Dialect
+
+__all__ = ["Bucket", "CaseFailed", "CaseSkipped", "Session", "Timing", "Transcript"]
 
 
 class CaseFailed(AssertionError):
@@ -36,78 +40,6 @@ class CaseFailed(AssertionError):
 
 class CaseSkipped(Exception):
     """The case cannot run here (it would exceed the time budget, say)."""
-
-
-@dataclass
-class Timing:
-    """Timeouts, scaled from the round trip measured before the run.
-
-    A timeout only costs time when the server is wrong: every wait ends as
-    soon as what it waits for arrives, so they can afford to be generous.
-    """
-
-    rtt: float = 0.001
-    scale: float = 1.0
-
-    @property
-    def timeout(self) -> float:
-        """How long a reply may take once the server has a line in hand."""
-        return max(2.0, 200 * self.rtt) * self.scale
-
-    @property
-    def grace(self) -> float:
-        """How long a push may lag behind the barrier that should carry it.
-
-        Deliveries to one session caused by another's command are queued
-        before that command's reply, so a barrier normally suffices; the
-        grace covers servers whose sessions write from separate threads.
-        """
-        return max(0.15, 20 * self.rtt) * self.scale
-
-
-@dataclass
-class Transcript:
-    """Every line every session of a case sent and received, timestamped."""
-
-    start: float = field(default_factory=time.monotonic)
-    lines: list[str] = field(default_factory=list)
-
-    # Reports stay readable when a case sends or receives 4 KiB lines.
-    width = 240
-
-    def add(self, who: str, arrow: str, text: str) -> None:
-        elapsed = time.monotonic() - self.start
-        if len(text) > self.width:
-            text = f"{text[: self.width - 40]}... ({len(text)} characters)"
-        self.lines.append(f"{elapsed:8.3f} {who:>6} {arrow} {text}")
-
-
-class Bucket:
-    """The server's advertised flood control, modelled to predict when it
-    will get round to a line; reply deadlines start from that moment."""
-
-    def __init__(self, burst: float, rate: float) -> None:
-        self.burst = burst
-        self.rate = rate
-        self.tokens = burst
-        self.last = time.monotonic()
-
-    def configure(self, burst: float | None, rate: float | None) -> None:
-        """Adopt the limits a greeting advertised (unknown ones: no limit)."""
-        self.burst = burst if burst and burst > 0 else math.inf
-        self.rate = rate if rate and rate > 0 else math.inf
-        self.tokens = self.burst
-        self.last = time.monotonic()
-
-    def take(self, lines: int) -> float:
-        """The moment the last of ``lines`` lines sent now gets handled."""
-        now = time.monotonic()
-        if math.isinf(self.burst) or math.isinf(self.rate):
-            return now
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        self.tokens -= lines
-        return now + max(0.0, -self.tokens / self.rate)
 
 
 def matches(pattern: Push, event: Event) -> bool:
@@ -132,6 +64,15 @@ def show(event: Event | None) -> str:
 
 # How often a waiting session lets its siblings read.
 _SERVICE_EVERY = 0.5
+
+
+class _Pending(NamedTuple):
+    """A reply owed: what for, by when, and what silence would mean."""
+
+    label: str
+    deadline: float
+    silent: Outcome | None = None
+    quiet_at: float = math.inf  # silence until then is the ``silent`` outcome
 
 
 class Session:
@@ -173,7 +114,10 @@ class Session:
         self._buf = bytearray()
         self._first_line = True
         self._replies: deque[Reply] = deque()
-        self._pending: deque[tuple[str, float]] = deque()
+        self._pending: deque[_Pending] = deque()
+        # Whether a verdict rests on a quiet period rather than a barrier:
+        # the dialect has no PING, or took silence as an answer.
+        self.quiet_used = False
         self._pushes: list[tuple[int, Push]] = []  # (arrival number, push)
         self._arrivals = 0
         self._taken_at: dict[int, int] = {}
@@ -317,12 +261,25 @@ class Session:
 
     def send(self, action: Action) -> None:
         """Send without waiting; the reply (if any) is read by ``reply``."""
-        data = self._dialect.encode(action)
-        self._write(data, [data.decode("utf-8", "backslashreplace").rstrip("\r\n")])
+        parts = self._dialect.parts(action)
+        for i, data in enumerate(parts):
+            if i:
+                # The protocol ends a message at a read boundary: give the
+                # server a quiet period to read the last part on its own.
+                self.quiet_used = True
+                self.read_for(self._timing.grace)
+            self._write(data, [data.decode("utf-8", "backslashreplace").rstrip("\r\n")])
         handled = self._bucket.take(1)
         if self._dialect.has_reply(action):
+            silent = self._dialect.silent(action)
+            quiet_at = handled + self._timing.grace if silent else math.inf
             self._pending.append(
-                (type(action).__name__, handled + self._timing.timeout)
+                _Pending(
+                    type(action).__name__,
+                    handled + self._timing.timeout,
+                    silent,
+                    quiet_at,
+                )
             )
 
     def send_raw(
@@ -349,7 +306,7 @@ class Session:
             self._write(data, [label])
         handled = self._bucket.take(max(1, data.count(b"\n")))
         for _ in range(replies):
-            self._pending.append((what, handled + self._timing.timeout))
+            self._pending.append(_Pending(what, handled + self._timing.timeout))
 
     def _write(self, data: bytes, shown: Iterable[str]) -> None:
         for text in shown:
@@ -368,8 +325,11 @@ class Session:
         while not self._replies:
             if not self._pending:
                 raise CaseFailed(f"{self.label}: waiting for a reply to nothing")
-            label, deadline = self._pending[0]
-            if not self._pump(deadline):
+            label, deadline, silent, quiet_at = self._pending[0]
+            if not self._pump(min(deadline, quiet_at)):
+                if silent is not None and (self.eof or time.monotonic() >= quiet_at):
+                    self._assume(silent)
+                    continue
                 if self.eof:
                     raise CaseFailed(
                         f"{self.label}: connection closed while waiting for the reply "
@@ -386,6 +346,17 @@ class Session:
                 f"{self.label}: {what or 'reply'}: expected {want}, got {show(reply)}"
             )
         return reply
+
+    def _assume(self, outcome: Outcome) -> None:
+        """Take the server's silence as ``outcome`` for the oldest action."""
+        label = self._pending.popleft().label
+        self._dialect.skip()
+        self.quiet_used = True
+        why = "connection closed" if self.eof else "quiet period"
+        self._transcript.add(
+            self.label, "<", f"[{why}: {label} taken as {outcome.value}]"
+        )
+        self._replies.append(Reply(outcome=outcome, text="", code=f"({why})"))
 
     def do(self, action: Action, *expected: Outcome, what: str = "") -> Reply:
         self.send(action)
@@ -406,6 +377,7 @@ class Session:
         if self._replies or self._pending:
             raise RuntimeError(f"{self.label}: sync with replies outstanding")
         if Cap.PING not in self._dialect.capabilities:
+            self.quiet_used = True
             deadline = time.monotonic() + self._timing.grace
             while self._pump(deadline):
                 pass

@@ -305,6 +305,7 @@ def _run(
         results=results,
         seconds=time.monotonic() - start,
         rtt=found.timing.rtt,
+        grace=found.timing.grace,
         greeting=dict(found.greeting.limits) if found.greeting else {},
         version=found.greeting.version if found.greeting else "",
         uncovered=_spec.uncovered(spec, (c.section for c in all_cases())),

@@ -99,6 +99,11 @@ class ConformanceSuite(pytest.Collector):
         assert self._target and self._dialect and self._probe
         return self._target, self._dialect, self._probe
 
+    @property
+    def family(self) -> str:
+        """What every name of this session's trials starts with."""
+        return self._prefix
+
     def next_prefix(self) -> str:
         self._count += 1
         return f"{self._prefix}{self._count:03d}x"
@@ -128,7 +133,11 @@ class CaseItem(pytest.Item):
             prefix=suite.next_prefix(),
             budget=self.config.getoption("--batchat-budget"),
             greeting=found.greeting,
+            family=suite.family,
         )
+        if result.quiet:
+            # No PING in the dialect: the verdict rests on quiet periods.
+            self.user_properties.append(("quiet_period", True))
         if result.verdict == PASS:
             return
         if result.verdict in (FAIL, ERROR):

@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from typing import ClassVar
 
-from libbatchat.conformance._model import Action, Cap, Event, Pong
+from libbatchat.conformance._model import Action, Cap, Event, Outcome, Ping, Pong
 
 
 class Dialect(abc.ABC):
@@ -54,6 +54,37 @@ class Dialect(abc.ABC):
         """Whether the server answers ``action`` with exactly one reply."""
         return not isinstance(action, Pong)
 
+    def session(self, prefix: str, family: str = "") -> Dialect:
+        """The driver for one connection of a trial whose names start with
+        ``prefix`` (and every name of the run with ``family``); a stateless
+        driver serves every connection itself."""
+        return self
+
+    def parts(self, action: Action) -> list[bytes]:
+        """The writes that send ``action``. A protocol that takes each read
+        as one message needs a message per write, and the session spaces
+        them by the quiet period (see ``silent``)."""
+        return [self.encode(action)]
+
+    def silent(self, action: Action) -> Outcome | None:
+        """The outcome a server means by saying nothing to ``action``.
+
+        Protocols without a PING (the classroom ones) answer some actions
+        with silence, or by closing (minichat's ``QUIT``). The session then
+        takes a quiet period, scaled from the measured round trip, with
+        nothing about the action (or the end of the connection) as this
+        outcome, and the report marks the verdict as resting on it.
+        """
+        return None
+
+    def skip(self) -> None:  # noqa: B027 (a hook: most drivers keep no state)
+        """The session took ``silent``'s outcome for the oldest action."""
+
+    def probe_actions(self, name: str) -> list[Action]:
+        """Actions that each draw one reply on a fresh connection, for the
+        round trip and for liveness; ``name`` is free to log in as."""
+        return [Ping(token=name)]
+
     def supports(self, needs: frozenset[Cap]) -> bool:
         return needs <= self.capabilities
 
@@ -76,7 +107,9 @@ def load(name: str) -> Dialect:
 
 def available() -> list[str]:
     """The dialects shipped with the suite."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__))
+    return sorted(
+        m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+    )
 
 
 def _parents(dotted: str) -> list[str]:
