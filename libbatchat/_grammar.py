@@ -37,7 +37,9 @@ from ._table import (
 _REPLY = re.compile(r"([A-Z]+)-([0-9]{3})")
 _VERSION = re.compile(re.escape(PROTOCOL_NAME) + r"/([0-9]{1,9})")
 _INT = re.compile(r"[0-9]{1,18}")
-_FLOAT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})?(?:[eE][+-]?[0-9]{1,3})?")
+# A float as repr() writes it: up to 17 significant digits, and fixed notation
+# down to 1e-4, so up to 21 digits after the point.
+_FLOAT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,24})?(?:[eE][+-]?[0-9]{1,3})?")
 
 # Greeting fields are the greeting keys with '-' as '_'; their declared types
 # decide whether a value must be a whole number.
