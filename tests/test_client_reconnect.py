@@ -30,7 +30,6 @@ from libbatchat.client import (
 )
 from tests.client_harness import (
     HOST,
-    LIMITS,
     Recorder,
     Servers,
     async_test,
@@ -288,7 +287,3 @@ async def test_no_reconnect_when_told_not_to() -> None:
         stopped = c.expect(Stopped)
         await servers.stop(address)
         assert (await within(stopped)).reason == "closed"
-
-
-def test_limits_used_by_the_harness_are_real() -> None:
-    assert LIMITS.burst == 10 and LIMITS.rate == 5.0

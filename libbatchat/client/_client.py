@@ -200,6 +200,8 @@ class Client(Link):
         await self._request(conn, Who())
         for room in list(self._wanted.values()):
             await self._enter(conn, room, rejoined=again)
+        # The first PING waited behind the password check; measure afresh.
+        self._measure_soon(conn)
 
     async def _enter(self, conn: aio.Client, room: str, rejoined: bool) -> Reply:
         reply = await self._request(conn, Join(room=room))

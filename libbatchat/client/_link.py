@@ -117,6 +117,7 @@ class Link(Events, abc.ABC):
         self._stop_reason = "closed"
         self._stopped = asyncio.Event()
         self._tokens = itertools.count(1)
+        self._side_tasks: set[asyncio.Task[float]] = set()
 
     @abc.abstractmethod
     async def _logged_in(
@@ -207,6 +208,8 @@ class Link(Events, abc.ABC):
         self.lag = None
         if self._lagger is not None:
             self._lagger.cancel()
+        for task in list(self._side_tasks):
+            task.cancel()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
         conn.abort()
@@ -384,6 +387,18 @@ class Link(Events, abc.ABC):
         self.lag = max(0.0, self.clock.now() - sent)
         self.emit(LagChanged(lag=self.lag))
         return self.lag
+
+    def _measure_soon(self, conn: aio.Client) -> None:
+        """Measure the lag in the background (the pinger handles dead peers)."""
+
+        def done(task: asyncio.Task[float]) -> None:
+            self._side_tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("lag measurement failed: %s", task.exception())
+
+        task = asyncio.ensure_future(self._measure(conn))
+        self._side_tasks.add(task)
+        task.add_done_callback(done)
 
     async def _keep_measuring(self, conn: aio.Client) -> None:
         """Ping now and then: the lag for the user, and a check the peer lives."""

@@ -1,0 +1,1 @@
+"""batchat-repl: the interactive client, on the library's client layer."""
