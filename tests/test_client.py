@@ -15,6 +15,7 @@ from libbatchat.client import (
     Connected,
     ConnectError,
     ConnectFailed,
+    Disconnected,
     Guest,
     LagChanged,
     LoggedIn,
@@ -275,7 +276,10 @@ async def test_quit_says_goodbye_and_stops() -> None:
         assert reply is not None and reply.code == 217
         assert ana.status is Status.STOPPED
         assert await within(ana.wait_stopped()) == "quit"
-        kinds = [type(u).__name__ async for u in updates]
+        updates_seen = [u async for u in updates]
+        kinds = [type(u).__name__ for u in updates_seen]
+        gone = [u for u in updates_seen if isinstance(u, Disconnected)]
+        assert [u.reconnecting for u in gone] == [False]
         assert kinds[-2:] == ["Disconnected", "Stopped"]
         assert "Reconnecting" not in kinds
         with pytest.raises(NotConnected):

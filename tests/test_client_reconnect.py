@@ -56,6 +56,7 @@ async def test_server_restart_logs_in_again_and_rejoins(tmp_path) -> None:
         gone = await within(closing)
         assert gone.reason == "the server is shutting down"
         assert gone.closing is not None and gone.closing.reason == "shutdown"
+        assert gone.reconnecting
         waits = [await within(d) for d in dropped]
         assert all(0.5 <= w.delay <= 1.0 for w in waits)  # initial 1 s, jittered
         assert ana.status is Status.RECONNECTING

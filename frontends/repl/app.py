@@ -242,6 +242,8 @@ class Repl(Actions):
         if isinstance(update, RoomLeft):
             return p.notice(f"you left {update.room}")
         if isinstance(update, Disconnected):
+            if not update.reconnecting and update.closing is None:
+                return None  # Stopped says why
             return p.error(update.reason)
         if isinstance(update, Reconnecting):
             return p.notice(f"reconnecting to {update.server} in {update.delay:.1f} s")
@@ -275,7 +277,9 @@ class Repl(Actions):
         try:
             while not self.done:
                 try:
-                    line = await self.session.prompt_async()
+                    # Our loop handler logs errors; prompt_toolkit's would
+                    # print them over the screen and wait for Enter.
+                    line = await self.session.prompt_async(set_exception_handler=False)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C clears the line; Ctrl-D or /quit leaves
                 except EOFError:

@@ -128,7 +128,9 @@ class Asker:
     async def ask(self, question: str, *, secret: bool = False) -> str:
         while True:
             try:
-                answer = await self.session.prompt_async(question, is_password=secret)
+                answer = await self.session.prompt_async(
+                    question, is_password=secret, set_exception_handler=False
+                )
             except (EOFError, KeyboardInterrupt):
                 raise Fatal("cancelled") from None
             if answer.strip():

@@ -54,7 +54,7 @@ class ChatCompleter(Completer):
             names = [f"/{n}" for c in COMMANDS for n in (c.name, *c.aliases)]
             for name in _matching(word, names):
                 command = lookup(name)
-                yield name, command.help if command is not None else ""
+                yield name + " ", command.help if command is not None else ""
             return
         if first_word and word[:1].isupper():
             spellings = protocol_spellings()

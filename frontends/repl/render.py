@@ -8,6 +8,7 @@ a ``ListSink`` and read what was shown.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import zlib
 from collections.abc import Callable
@@ -89,13 +90,37 @@ class TerminalSink:
 
 
 class ListSink:
-    """Keeps every line, for tests."""
+    """Keeps every line, for tests; ``wait()`` for one to be shown."""
 
     def __init__(self) -> None:
         self.lines: list[Line] = []
+        self.bells = 0
+        self._waiters: list[tuple[Callable[[Line], bool], asyncio.Future[Line]]] = []
 
     def show(self, line: Line) -> None:
         self.lines.append(line)
+        self.bells += line.bell
+        for waiter in list(self._waiters):
+            test, future = waiter
+            if not future.done() and test(line):
+                future.set_result(line)
+            if future.done():
+                self._waiters.remove(waiter)
+
+    async def wait(
+        self, match: str | Callable[[Line], bool], *, since: int = 0
+    ) -> Line:
+        """The first line from index ``since`` on that ``match`` accepts.
+
+        A string matches a line that contains it.
+        """
+        test = (lambda line: match in line.text) if isinstance(match, str) else match
+        for line in self.lines[since:]:
+            if test(line):
+                return line
+        future: asyncio.Future[Line] = asyncio.get_running_loop().create_future()
+        self._waiters.append((test, future))
+        return await future
 
     @property
     def texts(self) -> list[str]:

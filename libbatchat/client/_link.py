@@ -226,7 +226,8 @@ class Link(Events, abc.ABC):
             reason = "disconnected"
         else:
             reason = "the connection was lost"
-        self.emit(Disconnected(reason=reason, closing=closing))
+        again = self.reconnect and not self._stopping
+        self.emit(Disconnected(reason=reason, closing=closing, reconnecting=again))
 
     async def _read(self, conn: aio.Client) -> Closing | None:
         """Every push of one connection, until it ends; the CLOSING if any."""
@@ -352,13 +353,17 @@ class Link(Events, abc.ABC):
         command: Command,
         timeout: float | None = None,
     ) -> Reply:
-        if timeout is not None and not await self._within(pending, timeout):
-            pending.cancel()
-            raise TimeoutError(f"no reply to {command.VERB} within {timeout:g} s")
         try:
+            if timeout is not None and not await self._within(pending, timeout):
+                raise TimeoutError(f"no reply to {command.VERB} within {timeout:g} s")
             reply = await pending
         except ConnectionError as exc:
             raise NotConnected(f"the connection was lost ({exc})") from None
+        finally:
+            # Whoever gave up on the reply (a timeout, a cancelled caller),
+            # the adapter must not later fail a future nobody reads.
+            if not pending.done():
+                pending.cancel()
         self._tap("in", reply)
         self.state.on_reply(reply)
         return reply

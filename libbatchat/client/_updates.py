@@ -105,10 +105,15 @@ class RoomLeft(ClientEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Disconnected(ClientEvent):
-    """The connection ended; ``closing`` is the server's reason if it gave one."""
+    """The connection ended; ``closing`` is the server's reason if it gave one.
+
+    ``reconnecting`` says whether a ``Reconnecting`` follows (else the
+    client is stopping: a ``Stopped`` follows).
+    """
 
     reason: str
     closing: Closing | None = None
+    reconnecting: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
