@@ -81,20 +81,32 @@ class Repl(Actions):
         # exit message, not notices.
         self.was_connected = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self.session: PromptSession[str] = PromptSession(
+        self._input, self._output, self._history = input, output, history
+        self._session: PromptSession[str] | None = None
+
+    @property
+    def session(self) -> PromptSession[str]:
+        """The prompt, made on first use: not before the chat can start (an
+        unreachable server needs no terminal, nor its warnings)."""
+        if self._session is None:
+            self._session = self._make_session()
+        return self._session
+
+    def _make_session(self) -> PromptSession[str]:
+        return PromptSession(
             message=self._prompt,
             bottom_toolbar=self.toolbar,
             completer=ChatCompleter(self.nicks, self.rooms),
             complete_while_typing=False,
-            history=history or InMemoryHistory(),
+            history=self._history or InMemoryHistory(),
             key_bindings=self._bindings(),
             style=STYLE,
             refresh_interval=1.0,
             # The line typed is shown again once handled (as the message
             # sent, or the command's answer), so the prompt line goes.
             erase_when_done=True,
-            input=input,
-            output=output,
+            input=self._input,
+            output=self._output,
         )
 
     # -- what completion offers -------------------------------------------------
@@ -144,7 +156,9 @@ class Repl(Actions):
         return "".join(text for _, text, *_ in self.toolbar())
 
     def _refresh(self) -> None:
-        app = self.session.app
+        if self._session is None:
+            return
+        app = self._session.app
         if app.is_running:
             app.invalidate()
 
@@ -255,7 +269,9 @@ class Repl(Actions):
 
     def _leave(self) -> None:
         self.done = True
-        app = self.session.app
+        if self._session is None:
+            return
+        app = self._session.app
         if app.is_running and not app.is_done:
             # Exiting, not cancelling, leaves the terminal as it was found.
             app.exit(exception=EOFError())

@@ -116,14 +116,20 @@ class Asker:
     """Questions before the chat starts, on the same terminal (no history)."""
 
     def __init__(self, terminal: Terminal, painter: Painter) -> None:
-        self.session: PromptSession[str] = PromptSession(
-            input=terminal.input, output=terminal.output
-        )
+        self.terminal = terminal
+        self._session: PromptSession[str] | None = None
         self.sink = terminal.sink or TerminalSink()
         self.painter = painter
 
     def tell(self, text: str) -> None:
         self.sink.show(self.painter.error(text))
+
+    @property
+    def session(self) -> PromptSession[str]:
+        if self._session is None:
+            t = self.terminal
+            self._session = PromptSession(input=t.input, output=t.output)
+        return self._session
 
     async def ask(self, question: str, *, secret: bool = False) -> str:
         while True:
