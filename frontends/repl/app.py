@@ -102,9 +102,6 @@ class Repl(Actions):
             key_bindings=self._bindings(),
             style=STYLE,
             refresh_interval=1.0,
-            # The line typed is shown again once handled (as the message
-            # sent, or the command's answer), so the prompt line goes.
-            erase_when_done=True,
             input=self._input,
             output=self._output,
         )
@@ -164,6 +161,18 @@ class Repl(Actions):
 
     def _bindings(self) -> KeyBindings:
         bindings = KeyBindings()
+
+        @bindings.add("enter")
+        def _enter(event: KeyPressEvent) -> None:
+            # The prompt stays up, as in WeeChat: the line is taken and the
+            # input cleared, and what it did is printed above. (Ending the
+            # prompt per line, with erase_when_done, leaves stray lines on
+            # screen when a message is printed while the next is typed.)
+            buffer = event.current_buffer
+            line = buffer.text
+            buffer.append_to_history()
+            buffer.reset()
+            self.submit(line)
 
         @bindings.add(Keys.BracketedPaste)
         def _paste(event: KeyPressEvent) -> None:
@@ -234,7 +243,7 @@ class Repl(Actions):
             g = update.greeting
             return p.notice(
                 f"connected to {update.server} (batchat/{g.version}, "
-                f"up to {g.burst} lines at once, then {g.rate:g}/s)"
+                f"up to {g.burst} lines at once, then {g.rate:.10g}/s)"
             )
         if isinstance(update, ConnectFailed):
             return p.notice(f"cannot connect to {update.server}: {update.error}")

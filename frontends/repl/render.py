@@ -9,15 +9,17 @@ a ``ListSink`` and read what was shown.
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from prompt_toolkit.application import get_app_or_none
+from prompt_toolkit.application import Application, get_app_or_none
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
+from prompt_toolkit.renderer import print_formatted_text as render_print
 from prompt_toolkit.shortcuts import print_formatted_text
 from prompt_toolkit.styles import Style
 
@@ -78,15 +80,53 @@ class Sink(Protocol):
 
 
 class TerminalSink:
-    """Prints above the running prompt (prompt_toolkit redraws it after)."""
+    """Prints above the running prompt, which is redrawn below the lines.
+
+    Not through ``run_in_terminal`` (what ``print_formatted_text`` does
+    while a prompt runs): that puts the terminal in cooked mode for the
+    print, and keys typed in that instant are echoed by the terminal and
+    stay on screen. Here the lines wait for the terminal's answer to the
+    last cursor-position request, then the prompt is erased, the lines
+    printed and the prompt redrawn in one step, in raw mode throughout.
+    """
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[Line] = collections.deque()
+        self._drain: asyncio.Task[None] | None = None
 
     def show(self, line: Line) -> None:
+        app = get_app_or_none()
+        if app is None or not app.is_running:
+            self._print_now(line)
+            return
+        self._queue.append(line)
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.ensure_future(self._print_above(app))
+
+    def _print_now(self, line: Line) -> None:
         print_formatted_text(FormattedText(line.fragments), style=STYLE)
         if line.bell:
-            app = get_app_or_none()
-            if app is not None:
-                app.output.bell()
-                app.output.flush()
+            print("\a", end="", flush=True)
+
+    async def _print_above(self, app: Application[Any]) -> None:
+        while self._queue:
+            if app.output.responds_to_cpr:
+                await app.renderer.wait_for_cpr_responses()
+            if not app.is_running:
+                while self._queue:
+                    self._print_now(self._queue.popleft())
+                return
+            app.renderer.erase()
+            while self._queue:
+                line = self._queue.popleft()
+                render_print(
+                    app.output, FormattedText([*line.fragments, ("", "\n")]), STYLE
+                )
+                if line.bell:
+                    app.output.bell()
+            app.output.flush()
+            app.renderer.request_absolute_cursor_position()
+            app.invalidate()
 
 
 class ListSink:
