@@ -6,7 +6,7 @@ import asyncio
 
 from libbatchat import Message
 from libbatchat.client import Client, Guest, Online
-from tests.client_harness import Servers, async_test, started, within
+from tests.client_harness import Servers, async_test, started, vclock, within
 from tests.repl_harness import open_repl
 
 
@@ -204,7 +204,6 @@ async def test_completion_from_the_live_state() -> None:
         address = await servers.start()
         bruno = await started(address, Guest("bruno"), rooms=["#geral"])
         async with open_repl(address, Guest("ana")) as t:
-            await t.enter("/rooms", expect="rooms (1)")
             cases = [
                 ("/jo", "/join "),
                 ("/pri", "/private "),
@@ -219,6 +218,12 @@ async def test_completion_from_the_live_state() -> None:
                 await t.keys(typed, lambda text, typed=typed: text == typed)
                 assert await t.keys("\t", lambda text, done=done: text == done) == done
                 await t.keys("\x15", lambda text: text == "")  # Ctrl-U
+            # A room made after ana logged in completes: Tab asks the server.
+            await within(bruno.join("#novo"))
+            await vclock(t.client).advance(1.0)
+            await t.keys("/join #no", lambda text: text == "/join #no")
+            assert await t.keys("\t", lambda text: text != "/join #no") == "/join #novo"
+            await t.keys("\x15", lambda text: text == "")
             carla = await started(address, Guest("carla"))
             await within(t.client.who())  # LISTA refreshes who is online
             await t.keys("ca", lambda text: text == "ca")

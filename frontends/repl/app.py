@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
@@ -30,6 +32,7 @@ from libbatchat import (
 )
 from libbatchat.client import (
     Client,
+    ClientError,
     Connected,
     ConnectFailed,
     Connecting,
@@ -58,6 +61,9 @@ log = logging.getLogger("batchat.repl")
 # How long leaving waits for lines still being sent (a paste) before SAIR.
 DRAIN_GRACE = 30.0
 
+# Completing a room asks the server for its rooms at most this often (s).
+ROOMS_EVERY = 1.0
+
 
 class Repl(Actions):
     """One chat session at a terminal (or a test's pipe)."""
@@ -80,6 +86,8 @@ class Repl(Actions):
         # Until the first connection, failures are the program's one-line
         # exit message, not notices.
         self.was_connected = False
+        self._rooms_asked: float | None = None
+        self._rooms_fetch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._input, self._output, self._history = input, output, history
         self._session: PromptSession[str] | None = None
@@ -96,7 +104,7 @@ class Repl(Actions):
         return PromptSession(
             message=self._prompt,
             bottom_toolbar=self.toolbar,
-            completer=ChatCompleter(self.nicks, self.rooms),
+            completer=ChatCompleter(self.nicks, self.rooms, self.fresh_rooms),
             complete_while_typing=False,
             history=self._history or InMemoryHistory(),
             key_bindings=self._bindings(),
@@ -118,8 +126,32 @@ class Repl(Actions):
         return [n for n in found if me is None or fold(n) != fold(me)]
 
     def rooms(self) -> list[str]:
+        """Rooms to complete: mine, then every room the server last listed.
+
+        The completer calls ``fresh_rooms()`` first, so a room someone just
+        made completes too.
+        """
         mine = [r.name for r in self.client.state.rooms]
         return mine + [r for r in self.known_rooms.values() if r not in mine]
+
+    async def fresh_rooms(self) -> None:
+        """Ask the server for its rooms, unless that was just done."""
+        fetch = self._rooms_fetch
+        now = self.client.clock.now()
+        recent = self._rooms_asked is not None and now - self._rooms_asked < ROOMS_EVERY
+        if fetch is None or (fetch.done() and not recent):
+            if self.client.status is not Status.LOGGED_IN:
+                return
+            self._rooms_asked = now
+            fetch = self._rooms_fetch = self._background(self._fetch_rooms())
+        await asyncio.shield(fetch)
+
+    async def _fetch_rooms(self) -> None:
+        try:
+            reply = await self.client.rooms()
+        except ClientError:
+            return  # not connected: the next Tab asks again
+        self.known_rooms = {fold(room): room for room, _ in reply.rooms}
 
     # -- the screen ----------------------------------------------------------------
 
@@ -248,6 +280,9 @@ class Repl(Actions):
         if isinstance(update, ConnectFailed):
             return p.notice(f"cannot connect to {update.server}: {update.error}")
         if isinstance(update, LoggedIn):
+            self._rooms_asked = None
+            self._rooms_fetch = None
+            self._background(self.fresh_rooms())
             how = "as guest" if update.guest else "as"
             again = " again" if update.again else ""
             return p.notice(f"logged in{again} {how} {update.name}")
@@ -287,7 +322,10 @@ class Repl(Actions):
 
     def submit(self, line: str) -> asyncio.Task[None]:
         """Handle ``line`` in its own task; tasks start in the order submitted."""
-        task = asyncio.ensure_future(self.handle(line))
+        return self._background(self.handle(line))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

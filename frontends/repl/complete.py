@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -12,6 +13,9 @@ from libbatchat.client import fold
 from .commands import COMMANDS, lookup, protocol_spellings
 
 __all__ = ["ChatCompleter"]
+
+# How long Tab waits for the server's room list before using the last one.
+ROOMS_WAIT = 1.0
 
 
 def _matching(prefix: str, words: Iterable[str]) -> list[str]:
@@ -33,10 +37,35 @@ class ChatCompleter(Completer):
     """
 
     def __init__(
-        self, nicks: Callable[[], Iterable[str]], rooms: Callable[[], Iterable[str]]
+        self,
+        nicks: Callable[[], Iterable[str]],
+        rooms: Callable[[], Iterable[str]],
+        refresh_rooms: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.nicks = nicks
         self.rooms = rooms
+        self.refresh_rooms = refresh_rooms
+
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
+        """As ``get_completions``, after a fresh room list when a room is wanted."""
+        if self.refresh_rooms is not None and self._wants_room(document):
+            try:
+                async with asyncio.timeout(ROOMS_WAIT):
+                    await self.refresh_rooms()
+            except (TimeoutError, OSError):
+                pass  # complete from what is known
+        for completion in self.get_completions(document, complete_event):
+            yield completion
+
+    def _wants_room(self, document: Document) -> bool:
+        before = document.text_before_cursor
+        word = before.split(" ")[-1]
+        if word.startswith("#"):
+            return True
+        command = lookup(before.split(" ", 1)[0]) if before.startswith("/") else None
+        return command is not None and command.completes == "room" and not word
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
