@@ -53,6 +53,11 @@ class Typing:
             return None
         return await self.line(expect, since)
 
+    async def script(self, steps: list[tuple[str, str]]) -> None:
+        """Type each line in turn, waiting for the line it should show."""
+        for typed, shown in steps:
+            await self.enter(typed, expect=shown)
+
     async def keys(self, text: str, until: Callable[[str], bool]) -> str:
         """Type ``text`` (no Enter); wait until the input line passes ``until``."""
         buffer = self.repl.session.default_buffer

@@ -45,12 +45,16 @@ async def test_plain_text_goes_to_the_target_and_aliases_address_people() -> Non
             assert (await within(heard)).address == "@"
             await t.enter("/room *", expect="talking to * (everyone)")
             assert t.repl.target is None
-            await t.enter("/say /not a command", expect="[all] <ana> /not a command")
-            await t.enter("//shrug", expect="[all] <ana> /shrug")
-            await t.enter("/room", expect="talking to * (everyone)")
-            await t.enter("chat is lower case, so text", expect="<ana> chat is lower")
-            await t.enter("/room #nowhere", expect="you are not in it: /join #nowhere")
-            await t.enter("still?", expect="not delivered: you are not in #nowhere")
+            await t.script(
+                [
+                    ("/say /not a command", "[all] <ana> /not a command"),
+                    ("//shrug", "[all] <ana> /shrug"),
+                    ("/room", "talking to * (everyone)"),
+                    ("chat is lower case, so text", "<ana> chat is lower"),
+                    ("/room #nowhere", "you are not in it: /join #nowhere"),
+                    ("still?", "not delivered: you are not in #nowhere"),
+                ]
+            )
         await bruno.close()
 
 
@@ -116,42 +120,58 @@ async def test_every_listing_command_and_alias() -> None:
         async with open_repl(address, Guest("ana")) as t:
             for typed in ("/who", "/online", "WHO", "LISTA"):
                 await t.enter(typed, expect="online (2): ana, bruno")
-            await t.enter("/who #geral", expect="#geral (1): bruno")
-            await t.enter("/who geral", expect="#geral (1): bruno")
-            await t.enter("LISTA #nothing", expect="#nothing: nobody")
+            await t.script(
+                [
+                    ("/who #geral", "#geral (1): bruno"),
+                    ("/who geral", "#geral (1): bruno"),
+                    ("LISTA #nothing", "#nothing: nobody"),
+                ]
+            )
             for typed in ("/rooms", "/list", "SALAS", "ROOMS"):
                 await t.enter(typed, expect="rooms (1): #geral 1")
             assert "#geral" in t.repl.rooms()
-            await t.enter("JUNTAR #geral", expect="you joined #geral (2: ana, bruno)")
-            await t.enter("DEIXAR #geral", expect="you left #geral")
-            await t.enter("JOIN #b", expect="you joined #b")
-            await t.enter("PART #b", expect="you left #b")
-            await t.enter("/join #c", expect="you joined #c")
-            await t.enter("/part", expect="you left #c")
+            await t.script(
+                [
+                    ("JUNTAR #geral", "you joined #geral (2: ana, bruno)"),
+                    ("DEIXAR #geral", "you left #geral"),
+                    ("JOIN #b", "you joined #b"),
+                    ("PART #b", "you left #b"),
+                    ("/join #c", "you joined #c"),
+                    ("/part", "you left #c"),
+                ]
+            )
             assert t.repl.target is None
-            await t.enter("/leave #c", expect="you are not in #c")
-            await t.enter("/part", expect="usage: /part [#ROOM]")
-            await t.enter("/ping", expect="lag: ")
-            await t.enter("/lag", expect="lag: ")
-            await t.enter("PING abc", expect="PONG-224 abc")
+            await t.script(
+                [
+                    ("/leave #c", "you are not in #c"),
+                    ("/part", "usage: /part [#ROOM]"),
+                    ("/ping", "lag: "),
+                    ("/lag", "lag: "),
+                    ("PING abc", "PONG-224 abc"),
+                ]
+            )
             heard = incoming(bruno)
             await t.enter("CHAT bruno oi", expect="-> *bruno* oi")
             await t.enter("MSG bruno oi2", expect="-> *bruno* oi2")
             assert (await within(heard)).text == "oi"
-            await t.enter("CHAT carla oi", expect="not delivered: carla is not online")
-            await t.enter("/quote chat bruno quoted", expect="-> *bruno* quoted")
-            await t.enter("/quote PONG x", expect="sent (it gets no reply)")
-            await t.enter("/quote FOO", expect="the server does not know that command")
-            await t.enter("JUNTAR geral", expect="usage: JUNTAR <room>")
-            await t.enter("/quote", expect="usage: /quote LINE")
-            await t.enter("/msg bruno", expect="usage: /msg TARGET TEXT")
-            await t.enter("/say", expect="usage: /say TEXT")
-            await t.enter("/join", expect="usage: /join #ROOM")
-            await t.enter("/join #bad room", expect="you joined #bad")
-            await t.enter("/msg a%b hi", expect="a name may not contain '%'")
-            await t.enter("/frobnicate", expect="unknown command /frobnicate")
-            await t.enter("NOVO carla pw", expect="account carla created")
-            await t.enter("APELIDO x", expect="you are already logged in")
+            await t.script(
+                [
+                    ("CHAT carla oi", "not delivered: carla is not online"),
+                    ("/quote chat bruno quoted", "-> *bruno* quoted"),
+                    ("/quote PONG x", "sent (it gets no reply)"),
+                    ("/quote FOO", "the server does not know that command"),
+                    ("JUNTAR geral", "usage: JUNTAR <room>"),
+                    ("/quote", "usage: /quote LINE"),
+                    ("/msg bruno", "usage: /msg TARGET TEXT"),
+                    ("/say", "usage: /say TEXT"),
+                    ("/join", "usage: /join #ROOM"),
+                    ("/join #bad room", "you joined #bad"),
+                    ("/msg a%b hi", "a name may not contain '%'"),
+                    ("/frobnicate", "unknown command /frobnicate"),
+                    ("NOVO carla pw", "account carla created"),
+                    ("APELIDO x", "you are already logged in"),
+                ]
+            )
         await bruno.close()
 
 
@@ -169,10 +189,14 @@ async def test_help_is_generated_from_the_tables() -> None:
             for usage in ("NOVO <user> <password>", "LISTA [room]", "SAIR", "DEIXAR"):
                 assert usage in text
             assert "PONG" not in text
-            await t.enter("/help private", expect="/msg TARGET TEXT")
-            await t.enter("/help lista", expect="LISTA [room]")
-            await t.enter("/help who", expect="List the names online")
-            await t.enter("/help nothing", expect="no command nothing")
+            await t.script(
+                [
+                    ("/help private", "/msg TARGET TEXT"),
+                    ("/help lista", "LISTA [room]"),
+                    ("/help who", "List the names online"),
+                    ("/help nothing", "no command nothing"),
+                ]
+            )
 
 
 @async_test
@@ -257,9 +281,13 @@ async def test_raw_wire_view_shows_lines_and_masks_passwords() -> None:
             await t.enter("/raw", expect="wire view on")
             assert "raw" in t.repl.toolbar_text()
             mark = t.mark()
-            await t.enter("NOVO ana s3cret", expect="account ana created")
-            await t.enter("ENTRAR ana s3cret", expect="logged in as ana")
-            await t.enter("/who", expect="online (1)")
+            await t.script(
+                [
+                    ("NOVO ana s3cret", "account ana created"),
+                    ("ENTRAR ana s3cret", "logged in as ana"),
+                    ("/who", "online (1)"),
+                ]
+            )
             wire = [line.text for line in t.sink.lines[mark:] if line.kind == "wire"]
             assert any(">> NOVO ana ********" in w for w in wire)
             assert any(">> ENTRAR ana ********" in w for w in wire)
