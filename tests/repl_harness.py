@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -88,6 +88,7 @@ async def open_repl(
     identity: Identity | None = None,
     *,
     log_path: Path | None = None,
+    history: History | None = None,
     **options: Any,
 ) -> AsyncIterator[Typing]:
     c = client(address, identity, **options)
@@ -98,7 +99,7 @@ async def open_repl(
             sink=sink,
             input=pipe,
             output=DummyOutput(),
-            history=InMemoryHistory(),
+            history=history or InMemoryHistory(),
             log_path=log_path,
         )
         await within(c.start())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from frontends.repl.history import SafeHistory
 from libbatchat import Message
 from libbatchat.client import Client, Guest, Online
 from tests.client_harness import Servers, async_test, started, vclock, within
@@ -344,3 +345,26 @@ async def test_online_pushes_feed_completion_too() -> None:
             await within(arrived)
             assert "dora" in t.repl.nicks() and "ana" not in t.repl.nicks()
             await dora.close()
+
+
+@async_test
+async def test_history_persists_and_ctrl_r_finds_it(tmp_path) -> None:
+    path = tmp_path / "history"
+    async with Servers() as servers:
+        address = await servers.start()
+        bruno = await started(address, Guest("bruno"))
+        async with open_repl(address, Guest("ana"), history=SafeHistory(path)) as t:
+            await t.enter("@bruno the first words", expect="the first words")
+            await t.enter("ENTRAR ana secret", expect="already logged in")
+        assert "the first words" in path.read_text(encoding="utf-8")
+        assert "secret" not in path.read_text(encoding="utf-8")
+        # A new session reads the file; Ctrl-R finds the line again.
+        async with open_repl(address, Guest("ana2"), history=SafeHistory(path)) as t:
+            heard = incoming(bruno)
+            # Ctrl-R, a word, Enter: the line found is back in the input;
+            # Enter again sends it.
+            found = "@bruno the first words"
+            await t.keys("\x12first\r", lambda text: text == found)
+            await t.enter("", expect="-> *bruno* the first words")
+            assert (await within(heard)).text == "the first words"
+        await bruno.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import has_focus
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -194,7 +196,8 @@ class Repl(Actions):
     def _bindings(self) -> KeyBindings:
         bindings = KeyBindings()
 
-        @bindings.add("enter")
+        # Only in the input line: in a Ctrl-R search, Enter ends the search.
+        @bindings.add("enter", filter=has_focus(DEFAULT_BUFFER))
         def _enter(event: KeyPressEvent) -> None:
             # The prompt stays up, as in WeeChat: the line is taken and the
             # input cleared, and what it did is printed above. (Ending the

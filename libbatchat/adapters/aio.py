@@ -166,7 +166,14 @@ class _ServerProtocol(asyncio.Protocol):
             transport.close()
             grace = self.server.close_grace
         elif transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:
+                # The peer reset the connection and asyncio has not yet
+                # called connection_lost: shutdown() fails with ENOTCONN,
+                # and nothing could reach the peer anyway.
+                transport.abort()
+                return
             queued = transport.get_write_buffer_size()
             grace = DRAIN_GRACE if not queued else self.server.close_grace
         else:
