@@ -89,6 +89,14 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="join ROOM after logging in (repeatable)",
     )
     parser.add_argument(
+        "--tls", action="store_true", help="speak TLS; the certificate is verified"
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="with --tls: trust the certificates in FILE (a self-signed server)",
+    )
+    parser.add_argument(
         "--history", metavar="FILE", help="input history file (default: data dir)"
     )
     parser.add_argument(
@@ -206,11 +214,21 @@ async def run(
         servers = _servers(args, environ)
         if args.register and not args.user:
             raise Fatal("--register needs --user NAME")
+        if args.cafile and not args.tls:
+            raise Fatal("--cafile needs --tls")
         rooms = [r if r.startswith("#") else f"#{r}" for r in args.join]
         try:
-            client = Client(servers, rooms=rooms, clock=terminal.clock)
+            client = Client(
+                servers,
+                rooms=rooms,
+                clock=terminal.clock,
+                tls=args.tls,
+                cafile=args.cafile,
+            )
         except LocalProtocolError as exc:
             raise Fatal(f"--join: {str(exc).split(': ', 1)[-1]}") from None
+        except OSError as exc:  # an unreadable --cafile
+            raise Fatal(f"--cafile: {exc.strerror or exc}") from None
         painter = Painter()
         asker = Asker(terminal, painter)
         identity = await identity_from(args, environ, asker)

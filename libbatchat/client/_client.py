@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast, overload
 
@@ -64,7 +65,10 @@ class Client(Link):
     after a drop the client tries the next one in turn. ``identity``
     (``Account`` or ``Guest``) logs in at ``start()``; without it, call
     ``login()`` later. ``rooms`` are joined once logged in. Time, sleeps and
-    the random jitter come from ``clock`` and ``rng``. See docs/client.md.
+    the random jitter come from ``clock`` and ``rng``. ``tls=True`` speaks
+    TLS and verifies the server (against ``cafile`` if given, else the
+    system's authorities); an ``ssl.SSLContext`` is used as it is. See
+    docs/client.md.
     """
 
     def __init__(
@@ -81,6 +85,8 @@ class Client(Link):
         connect_timeout: float = 10.0,
         stable_after: float = 30.0,
         reconnect: bool = True,
+        tls: bool | ssl.SSLContext | None = None,
+        cafile: str | None = None,
     ) -> None:
         super().__init__(
             _addresses(servers),
@@ -92,6 +98,8 @@ class Client(Link):
             connect_timeout=connect_timeout,
             stable_after=stable_after,
             reconnect=reconnect,
+            tls=tls,
+            cafile=cafile,
         )
         self.identity = identity
         # Rooms to be in, by folded name: joined by the user, rejoined after

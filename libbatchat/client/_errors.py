@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 from libbatchat._events import Chat, Join, Login, Nick, Part, Register, Reply
 from libbatchat._table import CLOSE_REASONS
@@ -103,6 +104,10 @@ def describe_closing(reason: str, text: str) -> str:
 
 def describe_error(exc: BaseException, timeout: float) -> str:
     """Why a connection attempt failed, in a few words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the server's certificate is not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (is the server running?)"
     if isinstance(exc, socket.gaierror):

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import logging
 import random
+import ssl
 from collections.abc import Awaitable
 from typing import Literal, TypeVar
 
@@ -30,6 +31,7 @@ from libbatchat._events import (
 )
 from libbatchat._limits import TokenBucket
 from libbatchat.adapters import aio
+from libbatchat.adapters._tls import client_context
 
 from ._clock import Clock, LoopClock
 from ._errors import NotConnected, describe_closing, describe_error
@@ -82,9 +84,13 @@ class Link(Events, abc.ABC):
         connect_timeout: float,
         stable_after: float,
         reconnect: bool,
+        tls: bool | ssl.SSLContext | None = None,
+        cafile: str | None = None,
     ) -> None:
         super().__init__()
         self.servers = servers
+        # Built once (a bad cafile fails here, not at each reconnect).
+        self.tls = client_context(tls, cafile)
         self.identity: Identity | None = None
         self.clock: Clock = clock or LoopClock()
         self.backoff = backoff or Backoff()
@@ -174,7 +180,7 @@ class Link(Events, abc.ABC):
         self.emit(Connecting(server=server, attempt=attempt))
         try:
             conn = await aio.Client.connect(
-                server.host, server.port, timeout=self.connect_timeout
+                server.host, server.port, timeout=self.connect_timeout, tls=self.tls
             )
         except (OSError, TimeoutError) as exc:
             self._last_error = describe_error(exc, self.connect_timeout)
