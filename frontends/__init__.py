@@ -1,1 +1,6 @@
-"""Programs built on libbatchat: batchat-server (and later the REPL and bots)."""
+"""The programs built on libbatchat: batchat-server and batchat-repl.
+
+In the source tree this is ``frontends/``; installed, the package is named
+``batchat_frontends`` so it cannot clash with another project's
+``frontends``. Imports inside it are relative, so both names work.
+"""

@@ -171,7 +171,14 @@ class _ServerProtocol(asyncio.Protocol):
             transport.close()
             grace = self.server.close_grace
         elif transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:
+                # The peer reset the connection and asyncio has not yet
+                # called connection_lost: shutdown() fails with ENOTCONN,
+                # and nothing could reach the peer anyway.
+                transport.abort()
+                return
             queued = transport.get_write_buffer_size()
             grace = DRAIN_GRACE if not queued else self.server.close_grace
         else:
@@ -567,12 +574,20 @@ class Client:
 
         Raises ``ConnectionError`` if the connection is, or gets, lost first.
         """
+        return await self.submit(command)
+
+    def submit(self, command: Command) -> asyncio.Future[Reply]:
+        """Send ``command`` now; return the future of its reply.
+
+        The line is written before this returns, so commands submitted one
+        after another go out in that order (``request()`` awaits this).
+        """
         if not command.spec().has_reply:
             raise ValueError(f"{command.VERB} gets no reply; use send()")
         waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._write(command)
         self._waiters.append(waiter)
-        return await waiter
+        return waiter
 
     def send(self, command: Command) -> None:
         """Send a command without waiting for its reply (PONG has none)."""
@@ -596,6 +611,15 @@ class Client:
             self.pushes.put_nowait(None)
             raise StopAsyncIteration
         return item
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding unsent output.
+
+        For a peer that stopped reading: ``close()`` would wait for the
+        buffered bytes to drain first.
+        """
+        if self._transport is not None:
+            self._transport.abort()
 
     async def close(self) -> None:
         """Close the connection (the server sees the client drop)."""

@@ -1,0 +1,7 @@
+"""``python -m frontends.repl``: the same as ``batchat-repl``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
