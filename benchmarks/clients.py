@@ -176,12 +176,14 @@ class Generator:
     async def barrier_all(
         self, clients: list[Client], token: str, timeout: float
     ) -> int:
-        """PING every client and wait for the answers; returns how many answered."""
+        """PING every client; how many answered within ``timeout`` seconds."""
+        if not clients:
+            return 0
         futs = [c.barrier(token) for c in clients]
-        results = await asyncio.wait_for(
-            asyncio.gather(*futs, return_exceptions=True), timeout
-        )
-        return sum(1 for r in results if r is None)
+        done, pending = await asyncio.wait(futs, timeout=timeout)
+        for fut in pending:
+            fut.cancel()
+        return sum(1 for f in done if f.exception() is None)
 
     def close_all(self) -> None:
         for client in self.clients:

@@ -213,7 +213,7 @@ def run_one(
             "dialect": server.dialect,
             "kind": scenario.kind,
             "params": params,
-            "concurrency": args.concurrency,
+            "concurrency": min(args.concurrency, server.max_in_flight or 1 << 30),
         }
         rec |= _drive(server, job, _generator_cmd(args.generator_loop), workdir)
     finally:

@@ -76,6 +76,9 @@ class Running:
     limits: str
     log: Path
     _logfile: BinaryIO
+    # Logins the generator keeps in flight: miniircd listens with a backlog
+    # of 5, so a wider burst overflows its accept queue and logins time out.
+    max_in_flight: int | None = None
 
     @property
     def pid(self) -> int:
@@ -183,7 +186,10 @@ def start(name: str, workdir: Path) -> Running:
         cmd = [str(miniircd_path()), "--listen", HOST, "--ports", str(port)]
         if os.geteuid() == 0:  # it refuses root unless told to stay root
             cmd += ["--setuid", "root"]
-        limits = "none to turn off (no flood control; select() loop, listen backlog 5)"
+        limits = (
+            "none to turn off (no flood control); select() loop, listen backlog 5, "
+            "so at most 4 logins in flight"
+        )
     else:
         raise StartFailed(f"unknown server {name!r}")
     proc = subprocess.Popen(
@@ -197,7 +203,8 @@ def start(name: str, workdir: Path) -> Running:
         proc.wait()
         err.close()
         raise
-    return Running(name, "irc", port, proc, limits, log, err)
+    cap = 4 if name == "miniircd" else None
+    return Running(name, "irc", port, proc, limits, log, err, cap)
 
 
 def stop(server: Running) -> str | None:

@@ -118,10 +118,9 @@ class SetupFailed(Exception):
 async def _room(
     gen: Generator, prefix: str, n: int, room: str, p: dict[str, Any]
 ) -> tuple[list[Client], dict[str, Any]]:
-    """Log in ``n`` clients and join them all to ``room``."""
-    logins = await gen.login_many(
-        [f"{prefix}{i}" for i in range(n)], time.monotonic() + p["setup_timeout"]
-    )
+    """Log in ``n`` clients and join them all to ``room``, within the setup time."""
+    deadline = time.monotonic() + p["setup_timeout"]
+    logins = await gen.login_many([f"{prefix}{i}" for i in range(n)], deadline)
     clients: list[Client] = logins["clients"]
     if len(clients) < n:
         raise SetupFailed(_failed(f"logged in {len(clients)} of {n}", logins))
@@ -129,12 +128,12 @@ async def _room(
     join = gen.dialect.join(room)
     for client in clients:
         client.write(join)
-    try:
-        joined = await gen.barrier_all(clients, "joined", p["setup_timeout"])
-    except TimeoutError:
-        raise SetupFailed(f"joins time out ({p['setup_timeout']:.0f} s)") from None
+    joined = await gen.barrier_all(clients, "joined", max(deadline - t0, 1.0))
     if joined < n:
-        raise SetupFailed(f"joined {joined} of {n}")
+        raise SetupFailed(
+            f"joins time out: {joined} of {n} joined within the setup limit of "
+            f"{p['setup_timeout']:.0f} s (logins took {logins['seconds']:.1f} s)"
+        )
     return clients, {"login_s": logins["seconds"], "join_s": time.monotonic() - t0}
 
 
@@ -239,10 +238,7 @@ async def idle(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
         [f"i{i}" for i in range(n)], time.monotonic() + p["setup_timeout"]
     )
     clients: list[Client] = logins["clients"]
-    try:
-        held = await gen.barrier_all(clients, "held", p["setup_timeout"])
-    except TimeoutError:
-        held = 0
+    held = await gen.barrier_all(clients, "held", p["setup_timeout"])
     await gen.mark("end")
     failures = logins["failures"]
     return {
