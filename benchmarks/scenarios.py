@@ -8,7 +8,7 @@ from typing import Any
 # Give up on setup (logins, joins) after this long, and on a measured window
 # once nothing has arrived for ``stall`` seconds: a stuck server is reported,
 # not waited for.
-_COMMON = {"setup_timeout": 60.0, "stall": 15.0}
+_COMMON = {"setup_timeout": 45.0, "stall": 15.0}
 _SMOKE = {"setup_timeout": 30.0, "stall": 10.0}
 
 

@@ -62,6 +62,7 @@ Ident = no
 PAM = no
 """
 
+BACKLOG = {"ngircd": 10, "miniircd": 5}  # listen() backlog, from `ss -ltn`
 OURS = ("asyncio", "threaded", "uvloop")
 PEERS = ("ngircd", "miniircd")
 ALL = OURS + PEERS
@@ -76,8 +77,10 @@ class Running:
     limits: str
     log: Path
     _logfile: BinaryIO
-    # Logins the generator keeps in flight: miniircd listens with a backlog
-    # of 5, so a wider burst overflows its accept queue and logins time out.
+    # Logins the generator keeps in flight. The peers listen with short
+    # backlogs (ngircd 10, miniircd 5): a wider burst overflows the accept
+    # queue, and the SYN retries (1 s, 3 s, ...) would be measured as their
+    # login time, or time out. Ours listen with 100 (asyncio) and 128.
     max_in_flight: int | None = None
 
     @property
@@ -150,6 +153,12 @@ def _greeting(port: int) -> str:
     return data.split(b"\n")[0].decode(errors="replace").strip() or "(none: closed)"
 
 
+def _last_line(log: Path) -> str:
+    """The line that says why (a traceback's last line), from the server's log."""
+    lines = [line.strip() for line in _tail(log).splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
 def start(name: str, workdir: Path) -> Running:
     """Start server ``name``; returns once it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +189,8 @@ def start(name: str, workdir: Path) -> Running:
         cmd = [NGIRCD, "-n", "-f", str(conf)]
         limits = (
             "MaxPenaltyTime=0 (no flood penalty), MaxConnectionsIP=0, "
-            "MaxJoins=0, MaxNickLength=30, PingTimeout=3600"
+            "MaxJoins=0, MaxNickLength=30, PingTimeout=3600; listen backlog 10, "
+            "so at most 9 logins in flight"
         )
     elif name == "miniircd":
         cmd = [str(miniircd_path()), "--listen", HOST, "--ports", str(port)]
@@ -203,14 +213,16 @@ def start(name: str, workdir: Path) -> Running:
         proc.wait()
         err.close()
         raise
-    cap = 4 if name == "miniircd" else None
+    cap = BACKLOG[name] - 1
     return Running(name, "irc", port, proc, limits, log, err, cap)
 
 
 def stop(server: Running) -> str | None:
     """Stop the server; returns a note if it had died on its own."""
     code = server.proc.poll()
-    note = None if code is None else f"server died (exit {code}): {_tail(server.log)}"
+    note = (
+        None if code is None else f"server died (exit {code}): {_last_line(server.log)}"
+    )
     if code is None:
         server.proc.send_signal(signal.SIGTERM)
         try:
