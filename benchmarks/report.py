@@ -237,3 +237,99 @@ def _cell(
         if ratios:
             text += " (" + ", ".join(ratios) + ")"
     return text
+
+
+def _get(by: dict[tuple[str, str], Record], scenario: str, server: str) -> Record:
+    rec = by.get((scenario, server))
+    return rec if rec is not None and rec.get("status") == "ok" else {}
+
+
+def targets(records: list[Record]) -> list[tuple[str, str, str]]:
+    """Issue 8's targets: (target, what this run measured, met / not met / n/a)."""
+    by = {(r["scenario"], r["server"]): r for r in records}
+    out: list[tuple[str, str, str]] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else "met" if ok else "NOT met"
+
+    def compare(
+        label: str, scenario: str, key: str, lower: bool, server: str = "asyncio"
+    ) -> None:
+        ours, peer = _get(by, scenario, server), _get(by, scenario, "ngircd")
+        a, b = ours.get(key), peer.get(key)
+        if a is None and ours.get("held") is not None:
+            # Ours did not get every connection in: not met, whatever the peer.
+            got = f"not reached: {_num(ours['held'])} in {_num(ours['login_s'])} s"
+            out.append((label, f"{server} {got}, ngircd {_num(b)}", verdict(False)))
+            return
+        if a is None or b is None:
+            shown = short_error(by.get((scenario, server), {})) or "not run"
+            out.append(
+                (label, f"{server} {_num(a)}, ngircd {_num(b)} ({shown})", "n/a")
+            )
+            return
+        ok = a <= b if lower else a >= b
+        out.append((label, f"{server} {_num(a)}, ngircd {_num(b)}", verdict(ok)))
+
+    for n in (50, 200, 1000):
+        for mode in ("flat", "window"):
+            name = f"fanout-{n}-{mode}"
+            compare(
+                f"{name}: CPU/delivery <= ngircd's", name, "cpu_per_delivery_us", True
+            )
+            compare(f"{name}: p99 <= ngircd's", name, "p99_ms", True)
+    compare("dm: round trips/s >= ngircd's", "dm", "round_trips_per_s", False)
+    idle = _get(by, "idle-10000", "asyncio")
+    if idle:
+        held, kib = idle.get("held", 0), idle.get("kib_per_connection")
+        ok = held == idle["connections"] and kib is not None and kib <= 3
+        out.append(
+            (
+                "idle-10000: all held at <= 3 KiB each",
+                f"{held:,} held, {_num(kib)} KiB each",
+                verdict(ok),
+            )
+        )
+    compare(
+        "idle-10000: logged in within ngircd's time", "idle-10000", "login_all_s", True
+    )
+    for n in (50, 200, 1000):
+        for mode in ("flat", "window"):
+            name = f"fanout-{n}-{mode}"
+            a = _get(by, name, "threaded").get("cpu_per_delivery_us")
+            b = _get(by, name, "asyncio").get("cpu_per_delivery_us")
+            ok = None if a is None or b is None else a <= 3 * b
+            if a is None and (name, "threaded") in by:
+                ok = False
+            out.append(
+                (
+                    f"{name}: threaded CPU/delivery <= 3x asyncio's",
+                    f"threaded {_num(a)}, asyncio {_num(b)}"
+                    + (f" ({short_error(by[name, 'threaded'])})" if a is None else ""),
+                    verdict(ok),
+                )
+            )
+    thr = by.get(("idle-1000", "threaded"))
+    if thr is not None:
+        ok = thr.get("held") == thr.get("connections")
+        out.append(
+            (
+                "idle-1000: threaded holds 1,000",
+                f"{_num(thr.get('held'))} held in {_num(thr.get('login_s'))} s",
+                verdict(ok),
+            )
+        )
+    joined = by.get(("fanout-1000-flat", "threaded"))
+    if joined is not None:
+        ok = joined.get("status") == "ok"
+        shown = "joined" if ok else short_error(joined)
+        out.append(
+            ("fanout-1000: threaded joins 1,000 without timeouts", shown, verdict(ok))
+        )
+    return out
+
+
+def targets_markdown(records: list[Record]) -> str:
+    rows = ["| target (issue 8) | measured | |", "|---|---|---|"]
+    rows += [f"| {t} | {m} | {v} |" for t, m, v in targets(records)]
+    return "\n".join(rows)

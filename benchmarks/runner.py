@@ -270,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name}: {text}")
     print("\nSummary (value, then our figure / the peer's):\n")
     print(report.summary_markdown(records))
+    print("\nTargets of issue 8 (asyncio unless named; ngircd in the same run):\n")
+    print(report.targets_markdown(records))
     info["loadavg_end"] = os.getloadavg()
     info["run_s"] = time.monotonic() - started
     print(
