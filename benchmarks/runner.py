@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="event loop of the load generator (default: uvloop if installed)",
     )
+    p.add_argument(
+        "--from-json",
+        metavar="PATH",
+        help="print the tables of a run saved with --json, and exit",
+    )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
@@ -103,18 +108,27 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    commit = subprocess.run(
-        ["git", "-C", str(servers.ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+
+    def git(*words: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(servers.ROOT), *words],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    # The last commit that changed what is measured (the benchmarks' own
+    # commits do not change the servers).
+    server_commit = git("log", "-1", "--format=%h", "--", "libbatchat", "frontends")
     return {
         "cpu": model,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
         "commit": commit,
+        "server_commit": server_commit,
         "loadavg_start": os.getloadavg(),
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
     }
@@ -228,8 +242,35 @@ def run_one(
     return rec
 
 
+def print_summary(records: list[dict[str, Any]], limits: dict[str, str]) -> None:
+    print("Limits in force:")
+    for name, text in limits.items():
+        print(f"  {name}: {text}")
+    print("\nSummary (value, then our figure / the peer's):\n")
+    print(report.summary_markdown(records))
+    print("\nTargets of issue 8 (asyncio unless named; ngircd in the same run):\n")
+    print(report.targets_markdown(records))
+
+
+def reprint(path: str) -> int:
+    """The tables of a run saved with --json, without running anything."""
+    saved = json.loads(Path(path).read_text())
+    records = saved["records"]
+    for rec in records:
+        report.derive(rec)
+    for name in dict.fromkeys(r["scenario"] for r in records):
+        print(report.scenario_table([r for r in records if r["scenario"] == name]))
+        print()
+    print_summary(records, saved.get("limits", {}))
+    info = saved.get("machine", {})
+    print(f"\n{saved.get('size')} run of commit {info.get('commit')}: {info}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.from_json:
+        return reprint(args.from_json)
     if args.list:
         for s in SCENARIOS:
             print(f"{s.name:20} {s.what}")
@@ -265,17 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             records += batch
             print(report.scenario_table(batch) + "\n", flush=True)
     limits = {r["server"]: r["limits"] for r in records if "limits" in r}
-    print("Limits in force:")
-    for name, text in limits.items():
-        print(f"  {name}: {text}")
-    print("\nSummary (value, then our figure / the peer's):\n")
-    print(report.summary_markdown(records))
-    print("\nTargets of issue 8 (asyncio unless named; ngircd in the same run):\n")
-    print(report.targets_markdown(records))
+    print_summary(records, limits)
     info["loadavg_end"] = os.getloadavg()
     info["run_s"] = time.monotonic() - started
     print(
-        f"\n{size} run, {info['run_s']:.0f} s, commit {info['commit']}, "
+        f"\n{size} run, {info['run_s']:.0f} s, commit {info['commit']} "
+        f"(server code as of {info['server_commit']}), "
         f"load average {info['loadavg_start'][0]:.2f} -> {info['loadavg_end'][0]:.2f}"
     )
     if args.json:
