@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop of the load generator (default: uvloop if installed)",
     )
     p.add_argument(
+        "--server-tree",
+        metavar="DIR",
+        default=str(servers.ROOT),
+        help="run batchat-server from this checkout (default: this one), "
+        "to measure another branch with this runner",
+    )
+    p.add_argument(
         "--from-json",
         metavar="PATH",
         help="print the tables of a run saved with --json, and exit",
@@ -99,7 +106,7 @@ def raise_nofile() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def machine() -> dict[str, Any]:
+def machine(tree: Path) -> dict[str, Any]:
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -111,7 +118,7 @@ def machine() -> dict[str, Any]:
 
     def git(*words: str) -> str:
         done = subprocess.run(
-            ["git", "-C", str(servers.ROOT), *words],
+            ["git", "-C", str(tree), *words],
             capture_output=True,
             text=True,
             check=False,
@@ -127,6 +134,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "tree": str(tree),
         "commit": commit,
         "server_commit": server_commit,
         "loadavg_start": os.getloadavg(),
@@ -216,7 +224,7 @@ def run_one(
         return rec | {"status": "skipped", "error": why}
     t0 = time.monotonic()
     try:
-        server = servers.start(name, workdir)
+        server = servers.start(name, workdir, Path(args.server_tree))
     except servers.StartFailed as exc:
         return rec | {"status": "error", "error": f"start failed: {exc}"}
     rec["limits"] = server.limits
@@ -282,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"unknown server(s) {unknown}; known: {servers.ALL}")
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
     soft, hard = raise_nofile()
-    info = machine()
+    info = machine(Path(args.server_tree))
 
     def say(message: str) -> None:
         if not args.quiet:

@@ -159,8 +159,11 @@ def _last_line(log: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def start(name: str, workdir: Path) -> Running:
-    """Start server ``name``; returns once it accepts connections."""
+def start(name: str, workdir: Path, tree: Path = ROOT) -> Running:
+    """Start server ``name``; returns once it accepts connections.
+
+    Ours run from ``tree``, a checkout of this project (default: this one).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     err = log.open("wb")
@@ -169,9 +172,9 @@ def start(name: str, workdir: Path) -> Running:
         cmd = [sys.executable, "-m", "frontends.server", "--host", HOST, "--port=0"]
         cmd += ["--db=:memory:", f"--adapter={adapter}", "--log-level=WARNING"]
         cmd += [*OUR_FLAGS, *(["--uvloop"] if name == "uvloop" else [])]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *sys.path]))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *sys.path]))
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err
+            cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=err
         )
         assert proc.stdout is not None
         line = proc.stdout.readline().decode(errors="replace")
