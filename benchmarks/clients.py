@@ -51,8 +51,13 @@ class Client(asyncio.Protocol):
         on_msg = self.on_msg
         for line in lines:
             if marker in line and on_msg is not None:
-                _, a, b, ns = line.rsplit(b" ", 3)
-                on_msg(self, int(a), int(b), int(ns), now)
+                try:
+                    _, a, b, ns = line.rsplit(b" ", 3)
+                    fields = int(a), int(b), int(ns)
+                except ValueError:  # not one of ours: count it, do not crash
+                    self.errors.append(line.decode(errors="replace"))
+                    continue
+                on_msg(self, *fields, now)
             else:
                 self._other(line.rstrip(b"\r"))
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Give up on setup (logins, joins) after this long, and on a measured window
-# once nothing has arrived for ``stall`` seconds: a stuck server is reported,
-# not waited for.
-_COMMON = {"setup_timeout": 45.0, "stall": 15.0}
-_SMOKE = {"setup_timeout": 30.0, "stall": 10.0}
+# once nothing has arrived for ``stall`` seconds or it has run for
+# ``window_limit``: a stuck or crawling server is reported, not waited for.
+_COMMON = {"setup_timeout": 45.0, "stall": 15.0, "window_limit": 120.0}
+_SMOKE = {"setup_timeout": 30.0, "stall": 10.0, "window_limit": 30.0}
 
 
 @dataclass(frozen=True)

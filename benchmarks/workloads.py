@@ -32,6 +32,7 @@ class Tracker:
         self.unexpected = 0
         self.last_ns = 0
         self.closed = False  # no more messages will be sent
+        self.cut_short = ""  # why the window ended before everything arrived
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def open(self, recipient: int, stream: int) -> None:
@@ -67,16 +68,24 @@ class Tracker:
         if self.received >= self.expected and not self.done.done():
             self.done.set_result(None)
 
-    async def settle(self, stall: float) -> None:
-        """Wait until everything expected arrived, or nothing moved for ``stall`` s."""
-        last, moved = -1, time.monotonic()
+    async def settle(self, p: dict[str, Any]) -> None:
+        """Wait until everything expected arrived, nothing moved for ``stall``
+        seconds (the rest counts as lost), or the window limit passed."""
+        start = last_moved = time.monotonic()
+        last = -1
         while not self.done.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.done), 0.5)
             now = time.monotonic()
+            if now - start > p["window_limit"]:
+                self.cut_short = (
+                    f"window limit of {p['window_limit']:.0f} s: delivered "
+                    f"{self.received:,} of {self.expected:,}"
+                )
+                return
             if self.received != last:
-                last, moved = self.received, now
-            elif now - moved > stall:
+                last, last_moved = self.received, now
+            elif now - last_moved > p["stall"]:
                 return
 
     def summary(self) -> dict[str, Any]:
@@ -131,8 +140,9 @@ async def _room(
     joined = await gen.barrier_all(clients, "joined", max(deadline - t0, 1.0))
     if joined < n:
         raise SetupFailed(
-            f"joins time out: {joined} of {n} joined within the setup limit of "
-            f"{p['setup_timeout']:.0f} s (logins took {logins['seconds']:.1f} s)"
+            f"joins time out: {joined} of {n} joined in the "
+            f"{p['setup_timeout']:.0f} s setup limit (logins took "
+            f"{logins['seconds']:.1f} s)"
         )
     return clients, {"login_s": logins["seconds"], "join_s": time.monotonic() - t0}
 
@@ -175,17 +185,20 @@ async def fanout(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
                 await asyncio.sleep(0)
 
         await asyncio.gather(*(flat(s) for s in range(senders)))
-    await tracker.settle(p["stall"])
+    await tracker.settle(p)
     await gen.mark("end")
     return _window(tracker, go) | setup
 
 
 def _window(tracker: Tracker, go: int) -> dict[str, Any]:
     seconds = max(tracker.last_ns - go, 1) / 1e9
-    return tracker.summary() | {
+    result = tracker.summary() | {
         "window_s": seconds,
         "deliveries_per_s": tracker.received / seconds,
     }
+    if tracker.cut_short:
+        result["error"] = tracker.cut_short
+    return result
 
 
 async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
@@ -218,7 +231,7 @@ async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     go = time.monotonic_ns()
     for i in range(pairs):
         clients[i].write(dialect.msg(names[pairs + i], i, 0, time.monotonic_ns()))
-    await trips.settle(p["stall"])
+    await trips.settle(p)
     await gen.mark("end")
     result = _window(trips, go)
     one_way = there.summary()
@@ -287,7 +300,7 @@ async def storm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
         [f"s{i}" for i in range(p["logins"])], time.monotonic() + p["setup_timeout"]
     )
     tracker.close()
-    await tracker.settle(p["stall"])
+    await tracker.settle(p)
     await gen.mark("end")
     return (
         _window(tracker, go)
