@@ -80,7 +80,7 @@ class Running:
     # Logins the generator keeps in flight. The peers listen with short
     # backlogs (ngircd 10, miniircd 5): a wider burst overflows the accept
     # queue, and the SYN retries (1 s, 3 s, ...) would be measured as their
-    # login time, or time out. Ours listen with 100 (asyncio) and 128.
+    # login time, or time out. Ours listen with the system's somaxconn.
     max_in_flight: int | None = None
 
     @property

@@ -15,17 +15,7 @@ import pytest
 from benchmarks import runner, servers
 from benchmarks.scenarios import SCENARIOS
 
-UVLOOP_BROKEN = pytest.mark.xfail(
-    reason="issue 8 item 4: adapters/aio.py rejects uvloop's transports",
-    strict=False,
-)
-SERVERS = [
-    "asyncio",
-    "threaded",
-    pytest.param("uvloop", marks=UVLOOP_BROKEN),
-    "ngircd",
-    "miniircd",
-]
+SERVERS = ["asyncio", "threaded", "uvloop", "ngircd", "miniircd"]
 
 
 @pytest.mark.parametrize("server", SERVERS)
