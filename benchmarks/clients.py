@@ -116,6 +116,9 @@ class Generator:
         self.port: int = job["port"]
         self.dialect = wire.DIALECTS[job["dialect"]]
         self.concurrency: int = job.get("concurrency", 100)
+        # Prefix of every nick and room: scenarios sharing one server (smoke
+        # mode) never meet each other's names.
+        self.tag: str = job.get("tag", "")
         self._control = control
         self.clients: list[Client] = []
         self.marks: dict[str, float] = {}

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +206,16 @@ def _drive(
 
 
 def run_one(
-    scenario: Scenario, size: str, name: str, args: argparse.Namespace, workdir: Path
+    scenario: Scenario,
+    size: str,
+    name: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    *,
+    shared: servers.Running | None = None,
+    tag: str = "",
 ) -> dict[str, Any]:
+    """One scenario on one server: a fresh server, or ``shared`` (smoke mode)."""
     params = scenario.params(size)
     rec: dict[str, Any] = {
         "scenario": scenario.name,
@@ -223,10 +231,13 @@ def run_one(
     if why is not None:
         return rec | {"status": "skipped", "error": why}
     t0 = time.monotonic()
-    try:
-        server = servers.start(name, workdir, Path(args.server_tree))
-    except servers.StartFailed as exc:
-        return rec | {"status": "error", "error": f"start failed: {exc}"}
+    if shared is not None:
+        server = shared
+    else:
+        try:
+            server = servers.start(name, workdir, Path(args.server_tree))
+        except servers.StartFailed as exc:
+            return rec | {"status": "error", "error": f"start failed: {exc}"}
     rec["limits"] = server.limits
     try:
         job = {
@@ -236,10 +247,15 @@ def run_one(
             "kind": scenario.kind,
             "params": params,
             "concurrency": min(args.concurrency, server.max_in_flight or 1 << 30),
+            "tag": tag,
         }
         rec |= _drive(server, job, _generator_cmd(args.generator_loop), workdir)
     finally:
-        died = servers.stop(server)
+        if shared is None:
+            died = servers.stop(server)
+        else:
+            code = server.proc.poll()
+            died = None if code is None else f"server died (exit {code})"
     rec["wall_s"] = time.monotonic() - t0
     if died:
         rec["server_died"] = died
@@ -248,6 +264,54 @@ def run_one(
         rec["status"], rec["error"] = "error", died
     report.derive(rec)
     return rec
+
+
+def _smoke(
+    chosen: list[Scenario],
+    names: list[str],
+    args: argparse.Namespace,
+    tmp: Path,
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Smoke mode: one server per name for every scenario (start-up dominates
+    tiny scenarios), each scenario under its own names."""
+    records: list[dict[str, Any]] = []
+    for name in names:
+        shared = None
+        if servers.missing(name) is None:
+            try:
+                shared = servers.start(name, tmp / name, Path(args.server_tree))
+            except servers.StartFailed as exc:
+                records += [
+                    {
+                        "scenario": s.name,
+                        "kind": s.kind,
+                        "what": s.what,
+                        "server": name,
+                        "status": "error",
+                        "error": f"start failed: {exc}",
+                    }
+                    for s in chosen
+                ]
+                continue
+        try:
+            for k, scenario in enumerate(chosen):
+                rec = run_one(
+                    scenario, "smoke", name, args, tmp, shared=shared, tag=f"t{k}"
+                )
+                say(f"  {scenario.name} on {name}: {rec['status']}")
+                records.append(rec)
+        finally:
+            if shared is not None:
+                died = servers.stop(shared)
+                if died:
+                    records[-1].setdefault("server_died", died)
+                    records[-1]["status"] = "error"
+                    records[-1].setdefault("error", died)
+    for scenario in chosen:
+        batch = [r for r in records if r["scenario"] == scenario.name]
+        print(report.scenario_table(batch) + "\n", flush=True)
+    return records
 
 
 def print_summary(records: list[dict[str, Any]], limits: dict[str, str]) -> None:
@@ -299,10 +363,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"open files: soft {soft}, hard {hard}; {info['cores']} cores, {info['cpu']}")
     records: list[dict[str, Any]] = []
     started = time.monotonic()
+    chosen = [s for s in chosen if s.params(size) is not None]
     with tempfile.TemporaryDirectory(prefix="batchat-bench-") as tmp:
-        for scenario in chosen:
-            if scenario.params(size) is None:
-                continue
+        if size == "smoke":
+            records = _smoke(chosen, names, args, Path(tmp), say)
+        for scenario in [] if size == "smoke" else chosen:
             batch = []
             for name in names:
                 rec = run_one(scenario, size, name, args, Path(tmp) / name)

@@ -129,7 +129,7 @@ async def _room(
 ) -> tuple[list[Client], dict[str, Any]]:
     """Log in ``n`` clients and join them all to ``room``, within the setup time."""
     deadline = time.monotonic() + p["setup_timeout"]
-    logins = await gen.login_many([f"{prefix}{i}" for i in range(n)], deadline)
+    logins = await gen.login_many([f"{gen.tag}{prefix}{i}" for i in range(n)], deadline)
     clients: list[Client] = logins["clients"]
     if len(clients) < n:
         raise SetupFailed(_failed(f"logged in {len(clients)} of {n}", logins))
@@ -154,8 +154,9 @@ def _failed(what: str, logins: dict[str, Any]) -> str:
 
 async def fanout(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     n, senders, count = p["members"], p["senders"], p["messages"]
-    clients, setup = await _room(gen, "f", n, "#bench", p)
-    dialect, target = gen.dialect, b"#bench"
+    room = f"#{gen.tag}bench"
+    clients, setup = await _room(gen, "f", n, room, p)
+    dialect, target = gen.dialect, room.encode()
     tracker = Tracker(count)
     for client in clients:
         for s in range(senders):
@@ -203,7 +204,7 @@ def _window(tracker: Tracker, go: int) -> dict[str, Any]:
 
 async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     pairs, count = p["pairs"], p["messages"]
-    nicks = [f"a{i}" for i in range(pairs)] + [f"b{i}" for i in range(pairs)]
+    nicks = [f"{gen.tag}{ab}{i}" for ab in "ab" for i in range(pairs)]
     logins = await gen.login_many(nicks, time.monotonic() + p["setup_timeout"])
     clients: list[Client] = logins["clients"]
     if len(clients) < 2 * pairs:
@@ -248,7 +249,7 @@ async def idle(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     n = p["connections"]
     await gen.mark("start")
     logins = await gen.login_many(
-        [f"i{i}" for i in range(n)], time.monotonic() + p["setup_timeout"]
+        [f"{gen.tag}i{i}" for i in range(n)], time.monotonic() + p["setup_timeout"]
     )
     clients: list[Client] = logins["clients"]
     held = await gen.barrier_all(clients, "held", p["setup_timeout"])
@@ -268,8 +269,9 @@ async def idle(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
 async def storm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     """``logins`` new clients log in while ``chatters`` talk in a room."""
     n, talkers, interval = p["chatters"], p["talkers"], p["interval"]
-    clients, setup = await _room(gen, "c", n, "#chat", p)
-    dialect, target = gen.dialect, b"#chat"
+    room = f"#{gen.tag}chat"
+    clients, setup = await _room(gen, "c", n, room, p)
+    dialect, target = gen.dialect, room.encode()
     loop = asyncio.get_running_loop()
     tracker = Tracker(p["max_messages"])
     for client in clients:
@@ -297,7 +299,8 @@ async def storm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     for s in range(talkers):
         send(s)
     logins = await gen.login_many(
-        [f"s{i}" for i in range(p["logins"])], time.monotonic() + p["setup_timeout"]
+        [f"{gen.tag}s{i}" for i in range(p["logins"])],
+        time.monotonic() + p["setup_timeout"],
     )
     tracker.close()
     await tracker.settle(p)
