@@ -224,6 +224,12 @@ def run_one(
         "server": name,
         "params": params,
     }
+    if size != "full" and params is not None:
+        # ``what`` describes the full size; say what this run did instead.
+        sizes = {k: v for k, v in params.items() if k in scenario.full}
+        rec["what"] += (
+            f" [{size}: " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "]"
+        )
     why = servers.missing(name) or scenario.skip.get(name)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if why is None and scenario.needs_fds + FD_MARGIN > hard:
