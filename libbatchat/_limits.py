@@ -68,6 +68,11 @@ class SlidingWindow:
         self._expire(now)
         self._times.append(now)
 
+    def forget(self, stamp: float) -> None:
+        """Take back one event recorded at ``stamp`` (gone already: nothing)."""
+        if stamp in self._times:
+            self._times.remove(stamp)
+
     def __len__(self) -> int:
         return len(self._times)
 
@@ -98,6 +103,11 @@ class KeyedWindows:
             found = self._windows[key] = SlidingWindow(self.limit, self.window)
         found.record(now)
         self._prune(now)
+
+    def forget(self, key: str, stamp: float) -> None:
+        found = self._windows.get(key)
+        if found is not None:
+            found.forget(stamp)
 
     def _prune(self, now: float) -> None:
         # Amortised sweep: only when the table has doubled since the last one,

@@ -127,6 +127,8 @@ class Session:
         self._job: Job | None = None
         self._job_command: Command | None = None
         self._claim: str | None = None
+        # When this session's pending ENTRAR started counting as an attempt.
+        self._attempt: float | None = None
         self._bucket = TokenBucket(limits.burst, limits.rate, now)
         self._failed_logins = SlidingWindow(limits.login_attempts, limits.login_window)
         self._send_queue = SendQueueGuard(
@@ -312,12 +314,8 @@ class ServerCore:
             del self._claims[session._claim]
             session._claim = None
         now = self._clock()
-        if isinstance(command, Login) and result is None:
-            # Counted even when the session is gone, so hanging up right after
-            # each guess does not dodge the per-address limit.
-            session._failed_logins.record(now)
-            self._ip_failures.record(address_key(session.peer), now)
-            log.warning("failed login for %s from %s", command.user, session.peer)
+        if isinstance(command, Login):
+            self._attempt_done(session, command, result)
         if not session.open:
             return out
         if isinstance(command, Register):
@@ -508,10 +506,7 @@ class ServerCore:
     def _login(
         self, session: Session, cmd: Login, now: float, out: Output
     ) -> Reply | None:
-        if not (
-            session._failed_logins.allowed(now)
-            and self._ip_failures.allowed(address_key(session.peer), now)
-        ):
+        if not self._attempt_start(session, now):
             log.warning("login throttled for session %d (%s)", session.id, session.peer)
             return Reply(code=TOO_MANY_ATTEMPTS, text="too many failed logins")
         store, user, password, dummy = (
@@ -532,6 +527,34 @@ class ServerCore:
 
         self._start_job(session, cmd, work, out)
         return None
+
+    def _attempt_start(self, session: Session, now: float) -> bool:
+        """Count an ENTRAR as a failed attempt from the moment it starts.
+
+        Counting only finished checks let 200 parallel guesses all through
+        while the first were still hashing (issue 7, row 4).
+        """
+        key = address_key(session.peer)
+        if not (
+            session._failed_logins.allowed(now) and self._ip_failures.allowed(key, now)
+        ):
+            return False
+        session._failed_logins.record(now)
+        self._ip_failures.record(key, now)
+        session._attempt = now
+        return True
+
+    def _attempt_done(self, session: Session, cmd: Login, result: object) -> None:
+        # A failed check stays counted, even when the session is gone, so
+        # hanging up after each guess does not dodge the per-address limit.
+        # Anything else (success, a store failure) is given back.
+        stamp, session._attempt = session._attempt, None
+        assert stamp is not None
+        if result is None:
+            log.warning("failed login for %s from %s", cmd.user, session.peer)
+            return
+        session._failed_logins.forget(stamp)
+        self._ip_failures.forget(address_key(session.peer), stamp)
 
     def _logged_in(
         self, session: Session, cmd: Login, result: object, out: Output
