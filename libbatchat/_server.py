@@ -291,11 +291,10 @@ class ServerCore:
         if not session.open:
             return out
         now = self._clock()
-        if data:
-            session._last_rx = now
-            session._pinged = False
+        held = session.connection.buffered + len(data)
         session.connection.receive_data(data)
         self._drain(session, out)
+        self._sign_of_life(session, held, now)
         conn = session.connection
         if isinstance(conn, Codec):
             session._waiting_since = now if conn.waiting else None
@@ -421,6 +420,14 @@ class ServerCore:
             size = max(0, before - conn.buffered)
             session._backlog.append((item, size))
             session._backlog_bytes += size
+
+    def _sign_of_life(self, session: Session, held: int, now: float) -> None:
+        # Only a line that ended counts (spec 7.3): bytes of an unfinished
+        # line are consumed by nothing, so a client trickling one byte at a
+        # time never resets the ping timers (issue 7, row 10).
+        if session.connection.buffered < held:
+            session._last_rx = now
+            session._pinged = False
 
     def _pump(self, session: Session, now: float, out: Output) -> None:
         backlog = session._backlog

@@ -10,7 +10,7 @@ import selectors
 import threading
 import time
 
-from libbatchat import Login, MemoryStore, Reply
+from libbatchat import Closing, Login, MemoryStore, Nick, Reply, ServerPing
 from libbatchat._accounts import hash_password
 from tests.adapters_harness import WAIT, RawClient, Serve, fast, serve
 
@@ -93,3 +93,22 @@ def test_parallel_wrong_logins_on_one_connection(serve: Serve) -> None:
     codes = [_reply(client).code for _ in range(10)]
     assert codes == [704] * 3 + [709] * 7
     assert store.checks == 3
+
+
+def test_a_byte_at_a_time_is_closed_at_the_ping_timeout(serve: Serve) -> None:
+    """Row 10: logged in, then a byte after every PING, never a line end."""
+    server = serve(fast(ping_interval=0.2, ping_timeout=0.4))
+    client = server.raw()
+    client.send(Nick(nick="trickle"))
+    assert _reply(client).code == 218
+    client.send_raw(b"CHAT * ")
+    for _ in range(50):
+        event = client.wait_for(lambda e: isinstance(e, ServerPing | Closing))
+        if isinstance(event, Closing):
+            assert event.reason == "ping-timeout"
+            break
+        # Before the fix any byte reset the timers, so this went on forever.
+        client.send_raw(b"x")
+    else:
+        raise AssertionError("never closed")
+    assert client.read_to_eof() == []
