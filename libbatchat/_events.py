@@ -126,6 +126,12 @@ class Quit(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Help(Command):
+    VERB: ClassVar[str] = "AJUDA"
+    command: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pong(Command):
     VERB: ClassVar[str] = "PONG"
     token: str
@@ -269,7 +275,20 @@ class ConnectionClosed(Event):
 
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.VERB: cls
-    for cls in (Register, Login, Nick, Who, Chat, Rooms, Join, Part, Ping, Quit, Pong)
+    for cls in (
+        Register,
+        Login,
+        Nick,
+        Who,
+        Chat,
+        Rooms,
+        Join,
+        Part,
+        Ping,
+        Quit,
+        Help,
+        Pong,
+    )
 }
 PUSH_TYPES: dict[str, type[Push]] = {
     cls.WORD: cls

@@ -29,9 +29,9 @@ from ._table import (
     GREETING_KEYS,
     PROTOCOL_NAME,
     PUSHES,
-    SPELLINGS,
     Arg,
     Kind,
+    lookup,
 )
 
 _REPLY = re.compile(r"([A-Z]+)-([0-9]{3})")
@@ -95,19 +95,37 @@ def parse_command(line: str) -> Command:
     line = line.lstrip(" ")
     cut = line.find(" ")
     word, rest = (line, "") if cut < 0 else (line[:cut], line[cut:])
-    # Only ASCII spellings: str.upper() maps some non-ASCII letters to ASCII
-    # ones (U+017F long s -> 'S'), which would accept verbs nobody typed.
-    verb = SPELLINGS.get(word.upper()) if word.isascii() else None
+    verb = lookup(word)
     if verb is None:
         raise RemoteProtocolError(
-            "unknown command", reply_hint=Reply(code=999, text="unknown command")
+            "unknown command", reply_hint=Reply(code=999, text=unknown(word))
         )
-    usage = Reply(code=702, text=f"usage: {verb.usage}")
     try:
         kwargs = _build(verb.args, _split(rest, verb.args))
         return COMMAND_TYPES[verb.verb](**kwargs)
-    except (ValueError, LocalProtocolError) as exc:
-        raise RemoteProtocolError(f"{verb.verb}: {exc}", reply_hint=usage) from None
+    except ValueError as exc:
+        rule = str(exc)
+    except LocalProtocolError as exc:
+        # "Join.room: a room starts with '#'": the rule is after the field.
+        rule = str(exc).partition(": ")[2]
+    usage = Reply(code=702, text=f"usage: {verb.form}: {rule}")
+    raise RemoteProtocolError(f"{verb.verb}: {rule}", reply_hint=usage)
+
+
+def unknown(word: str) -> str:
+    """ERRO-999's text for ``word``: what to do instead (spec 3.3)."""
+    tail = "HELP lists the commands"
+    shown = word[:32]
+    if not shown or not shown.isprintable():
+        return f"unknown command; {tail}"
+    # Habits from other chats: /join, @ana hi.
+    verb = lookup(shown[1:]) if shown[0] == "/" else None
+    if verb is not None:
+        return f"unknown command {shown}: commands take no '/' ({verb.verb}); {tail}"
+    if shown[0] == "@" and len(shown) > 1:
+        who = shown[1:]
+        return f"unknown command {shown}: to write to {who}, CHAT {who} <text>; {tail}"
+    return f"unknown command {shown}; {tail}"
 
 
 def _number(text: str, kind: type) -> int | float:

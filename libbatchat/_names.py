@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ._skeleton import describe, invisible
 from ._table import Kind
 
 MAX_NAME = 32
@@ -33,10 +34,14 @@ def _name(value: str) -> str:
     if not 1 <= len(value) <= MAX_NAME:
         raise ValueError(f"a name has 1 to {MAX_NAME} characters")
     for i, ch in enumerate(value):
+        if invisible(ch):
+            # Fillers (U+3164 is a letter), joiners and variation selectors
+            # draw nothing: a name with one looks like another name, or blank.
+            raise ValueError(f"a name may not contain {describe(ch)} (invisible)")
         cat = unicodedata.category(ch)
         if ch in "_-." or cat[0] == "L" or cat == "Nd" or (i and cat[0] == "M"):
             continue
-        raise ValueError(f"a name may not contain {ch!r}")
+        raise ValueError(f"a name may not contain {describe(ch)}")
     return value
 
 

@@ -32,6 +32,7 @@ from ._events import (
     ConnectionClosed,
     Event,
     Greeting,
+    Help,
     Join,
     Joined,
     Left,
@@ -50,7 +51,7 @@ from ._events import (
     ServerPing,
     Who,
 )
-from ._grammar import serialize
+from ._grammar import serialize, unknown
 from ._limits import (
     ConnectionCounter,
     KeyedWindows,
@@ -60,7 +61,8 @@ from ._limits import (
     address_key,
 )
 from ._names import fold
-from ._table import CODES
+from ._skeleton import skeleton
+from ._table import CODES, help_text, lookup
 
 log = logging.getLogger("libbatchat.server")
 
@@ -84,6 +86,17 @@ NAME_ONLINE = _CODE["NAME_ONLINE"]
 NOT_MEMBER = _CODE["NOT_MEMBER"]
 TOO_MANY_ATTEMPTS = _CODE["TOO_MANY_ATTEMPTS"]
 SERVER_ERROR = _CODE["SERVER_ERROR"]
+HELP = _CODE["HELP"]
+UNKNOWN_COMMAND = _CODE["UNKNOWN_COMMAND"]
+
+
+def _resembles(name: str, other: str, same: str, alike: str) -> str:
+    """ERRO-703/705 text: ``same`` if ``name`` is ``other``, else ``alike``
+    (which names ``other``, so the user sees what it was mistaken for)."""
+    return same if fold(name) == fold(other) else f"{name} looks like {alike}"
+
+
+_LOG_IN_FIRST = "log in with ENTRAR, NOVO or APELIDO; HELP explains them"
 
 # What waits in a session's backlog: a command, or the error reply a bad
 # line earned.
@@ -121,6 +134,10 @@ class Session:
         self.open = True
         self._key = ""
         self._name = ""
+        self._skeleton = ""
+        self._account = False
+        # JOINED lines for the rooms a takeover moved here, sent after PASS-214.
+        self._moved: list[bytes] = []
         self._rooms: dict[str, None] = {}
         self._backlog: deque[tuple[_Item, int]] = deque()
         self._backlog_bytes = 0
@@ -220,7 +237,9 @@ class ServerCore:
         # Names being registered or taken as a guest while a Job runs: held
         # until finish(), even if the session is gone, so a guest can never
         # slip onto a name whose account is being created (and vice versa).
-        self._claims: dict[str, Session] = {}
+        self._claims: dict[str, str] = {}  # skeleton -> the name claimed
+        # Online names by skeleton (spec 3.5), beside _online's exact keys.
+        self._looks: dict[str, Session] = {}
         self._per_ip = ConnectionCounter(lim.max_per_ip, lim.exempt_loopback)
         self._ip_failures = KeyedWindows(lim.ip_login_attempts, lim.ip_login_window)
         self._heap: list[tuple[float, int, Session]] = []
@@ -246,6 +265,7 @@ class ServerCore:
             Part: self._part,
             Ping: self._ping,
             Quit: self._quit,
+            Help: self._help,
         }
 
     @property
@@ -325,6 +345,9 @@ class ServerCore:
             assert isinstance(command, Nick)
             reply = self._nicked(session, command, result, out)
         self._reply(session, reply, out)
+        for line in session._moved:
+            out.sends.append((session, line))
+        session._moved.clear()
         self._pump(session, now, out)
         self._settle(session, now, out)
         return out
@@ -387,6 +410,7 @@ class ServerCore:
         self._sessions.clear()
         self._dialect_sessions = 0
         self._online.clear()
+        self._looks.clear()
         self._rooms.clear()
         self._heap.clear()
         return out
@@ -457,7 +481,7 @@ class ServerCore:
             and session.name is None
             and spec.verb not in session.open_verbs
         ):
-            reply = Reply(code=NOT_LOGGED_IN, text="log in first")
+            reply = Reply(code=NOT_LOGGED_IN, text=_LOG_IN_FIRST)
         elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
             reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
         else:
@@ -486,18 +510,25 @@ class ServerCore:
     def _register(
         self, session: Session, cmd: Register, now: float, out: Output
     ) -> Reply | None:
-        key = fold(cmd.user)
-        if key in self._online or key in self._claims:
-            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
-        self._claims[key] = session
-        session._claim = key
+        other = self._in_use(cmd.user)
+        if other is not None:
+            text = _resembles(cmd.user, other, f"{cmd.user} is taken", other)
+            return Reply(code=NAME_TAKEN, text=text)
+        self._claim(session, cmd.user)
         lim, store, user, password = self.limits, self.accounts, cmd.user, cmd.password
 
         def work() -> object:
+            # Look first, so a look-alike costs no hash; create() checks again
+            # atomically, against a racing server on the same store.
+            found = store.similar(user)
+            if found is not None:
+                return found
             record = hash_password(
                 password, n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p
             )
-            return store.create(user, record)
+            if store.create(user, record):
+                return True
+            return store.similar(user) or user
 
         self._start_job(session, cmd, work, out)
         return None
@@ -506,8 +537,11 @@ class ServerCore:
         if result is True:
             log.info("account %s registered from %s", cmd.user, session.peer)
             return Reply(code=REGISTERED, text="account created")
-        if result is False:
-            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+        if isinstance(result, str):
+            text = _resembles(
+                cmd.user, result, f"{cmd.user} is taken", f"the account {result}"
+            )
+            return Reply(code=NAME_TAKEN, text=text)
         return self._failed(session, cmd, result)
 
     def _login(
@@ -570,34 +604,90 @@ class ServerCore:
             return Reply(code=BAD_CREDENTIALS, text="invalid user or password")
         if not isinstance(result, str):
             return self._failed(session, cmd, result)
-        if fold(result) in self._online:
-            return Reply(code=NAME_ONLINE, text=f"{result} is already online")
-        self._enter(session, result, "account", out)
+        holder = self._looks.get(skeleton(result))
+        if holder is not None:
+            if not (holder._account and holder._key == fold(result)):
+                text = _resembles(
+                    result,
+                    holder._name,
+                    f"{result} is already online",
+                    f"{holder._name}, who is online",
+                )
+                return Reply(code=NAME_ONLINE, text=text)
+            self._take_over(session, holder, out)
+        else:
+            self._enter(session, result, "account", out)
         return Reply(code=LOGGED_IN, text=result)
 
     def _nick(
         self, session: Session, cmd: Nick, now: float, out: Output
     ) -> Reply | None:
-        key = fold(cmd.nick)
-        if key in self._online or key in self._claims:
-            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
-        self._claims[key] = session
-        session._claim = key
+        other = self._in_use(cmd.nick)
+        if other is not None:
+            text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
+            return Reply(code=NAME_ONLINE, text=text)
+        self._claim(session, cmd.nick)
         store, nick = self.accounts, cmd.nick
-        self._start_job(session, cmd, lambda: store.get(nick) is not None, out)
+        self._start_job(session, cmd, lambda: store.similar(nick), out)
         return None
 
     def _nicked(
         self, session: Session, cmd: Nick, result: object, out: Output
     ) -> Reply:
-        if result is True:
-            return Reply(code=NAME_TAKEN, text=f"an account owns {cmd.nick}")
-        if result is not False:
+        if isinstance(result, str):
+            text = _resembles(
+                cmd.nick, result, f"an account owns {cmd.nick}", f"the account {result}"
+            )
+            return Reply(code=NAME_TAKEN, text=text)
+        if result is not None:
             return self._failed(session, cmd, result)
-        if fold(cmd.nick) in self._online:
-            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
+        other = self._in_use(cmd.nick)
+        if other is not None:
+            # An account that looks alike logged in while the store was asked.
+            text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
+            return Reply(code=NAME_ONLINE, text=text)
         self._enter(session, cmd.nick, "guest", out)
         return Reply(code=NICK_OK, text=cmd.nick)
+
+    # -- names that look alike (spec 3.5) and takeover (spec 5.2) -------------
+
+    def _in_use(self, name: str) -> str | None:
+        """The name online or being claimed that ``name`` looks like."""
+        key = skeleton(name)
+        holder = self._looks.get(key)
+        return holder._name if holder is not None else self._claims.get(key)
+
+    def _claim(self, session: Session, name: str) -> None:
+        key = skeleton(name)
+        self._claims[key] = name
+        session._claim = key
+
+    def _take_over(self, session: Session, old: Session, out: Output) -> None:
+        """Move ``old``'s name and rooms to ``session`` and close ``old``.
+
+        Nobody else is told: to them the account never left (no OFFLINE,
+        ONLINE, LEFT or JOINED); the new session is sent JOINED for itself in
+        each room it now holds, after its PASS-214.
+        """
+        session.name, session._name = old.name, old._name
+        session._key, session._skeleton = old._key, old._skeleton
+        session._account = True
+        session._rooms, old._rooms = old._rooms, {}
+        for key in session._rooms:
+            room = self._rooms[key]
+            del room.members[old]
+            room.members[session] = None
+            session._moved.append(serialize(Joined(room=room.display, user=old._name)))
+        self._online[session._key] = session
+        self._looks[session._skeleton] = session
+        old.name = None  # so ending it tells no one
+        log.info(
+            "%s taken over by session %d from %s",
+            session._name,
+            session.id,
+            session.peer,
+        )
+        self._close(old, "taken-over", f"logged in again from {session.peer}", out)
 
     def _failed(self, session: Session, cmd: Command, result: object) -> Reply:
         error = result.error if isinstance(result, _Failure) else result
@@ -672,6 +762,15 @@ class ServerCore:
     def _ping(self, session: Session, cmd: Ping, now: float, out: Output) -> Reply:
         return Reply(code=PONG, text=cmd.token or "")
 
+    def _help(self, session: Session, cmd: Help, now: float, out: Output) -> Reply:
+        if cmd.command is None:
+            return Reply(code=HELP, text=help_text())
+        # "HELP /join" is what a newcomer from other chats types.
+        verb = lookup(cmd.command.removeprefix("/"))
+        if verb is None:
+            return Reply(code=UNKNOWN_COMMAND, text=unknown(cmd.command))
+        return Reply(code=HELP, text=help_text(verb))
+
     def _quit(self, session: Session, cmd: Quit, now: float, out: Output) -> None:
         self._reply(session, Reply(code=BYE, text="bye"), out)
         self._end(session, "quit", out)
@@ -682,8 +781,11 @@ class ServerCore:
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
         session._key = fold(name)
+        session._skeleton = skeleton(name)
+        session._account = kind == "account"
         self._deliver(Online(user=name), self._online.values(), out)
         self._online[session._key] = session
+        self._looks[session._skeleton] = session
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
     def _leave(self, session: Session, key: str, out: Output) -> None:
@@ -709,6 +811,7 @@ class ServerCore:
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
+            del self._looks[session._skeleton]
             self._deliver(Offline(user=session.name), self._online.values(), out)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)

@@ -66,10 +66,21 @@ class Verb:
 
     @property
     def usage(self) -> str:
-        parts = [self.verb]
+        return " ".join([self.verb, *self._arg_forms()])
+
+    @property
+    def form(self) -> str:
+        """The usage with both spellings, as ERRO-702 and AJUDA-225 give it."""
+        spellings = f"{self.verb}|{self.alias}" if self.alias else self.verb
+        return " ".join([spellings, *self._arg_forms()])
+
+    def _arg_forms(self) -> list[str]:
+        forms = []
         for a in self.args:
-            parts.append(f"[{a.name}]" if a.optional else f"<{a.name}>")
-        return " ".join(parts)
+            # A room is shown with its '#', so the usage says how one starts.
+            name = f"#{a.name}" if a.kind is Kind.ROOM else a.name
+            forms.append(f"[{name}]" if a.optional else f"<{name}>")
+        return forms
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ _CODES = (
     Code(222, "PASS", "JOINED", "joined the room"),
     Code(223, "PASS", "PARTED", "left the room"),
     Code(224, "PONG", "PONG", "liveness answer, echoing the token"),
+    Code(225, "AJUDA", "HELP", "the commands, or how to use one"),
     Code(700, "ERRO", "NOT_LOGGED_IN", "this command needs a logged-in session"),
     Code(701, "ERRO", "ALREADY_LOGGED_IN", "this session is already logged in"),
     Code(702, "ERRO", "INVALID_ARGS", "invalid arguments"),
@@ -212,6 +224,15 @@ _VERBS = (
         help="End the session; the server answers and closes the connection.",
     ),
     Verb(
+        "AJUDA",
+        "HELP",
+        (Arg("command", Kind.TOKEN, optional=True),),
+        needs_login=False,
+        replies=(225,),
+        summary="list the commands",
+        help="List the commands, or say how to use one (HELP JOIN).",
+    ),
+    Verb(
         "PONG",
         None,
         (Arg("token", Kind.TOKEN),),
@@ -264,6 +285,7 @@ CLOSE_REASONS: dict[str, str] = {
     "ping-timeout": "nothing received within the ping timeout",
     "send-queue": "the client reads too slowly; its send queue overflowed",
     "too-many-connections": "too many connections from this address, or in all",
+    "taken-over": "the account logged in again on another connection",
 }
 
 
@@ -281,3 +303,19 @@ GREETING_KEYS: tuple[tuple[str, str], ...] = (
     ("ping-timeout", "seconds of silence before the server closes"),
     ("login-timeout", "seconds a connection may stay without logging in"),
 )
+
+
+def lookup(word: str) -> Verb | None:
+    """The verb ``word`` spells, in any case; None if it is no verb."""
+    # Only ASCII spellings: str.upper() maps some non-ASCII letters to ASCII
+    # ones (U+017F long s -> 'S'), which would accept verbs nobody typed.
+    return SPELLINGS.get(word.upper()) if word.isascii() else None
+
+
+def help_text(verb: Verb | None = None) -> str:
+    """AJUDA-225's text: every command, or how to use ``verb``."""
+    if verb is None:
+        forms = " ".join(v.form.split(" ")[0] for v in _VERBS if v.has_reply)
+        return f"commands: {forms}; HELP <command> says how to use one"
+    login = "needs login" if verb.needs_login else "works before login"
+    return f"{verb.form}: {verb.help} ({login})"

@@ -45,6 +45,7 @@ SAMPLE_ARGS = {
     "target": "bruno",
     "text": " oi ",
     "token": "t-1",
+    "command": "join",
 }
 
 

@@ -46,6 +46,7 @@ SAMPLE_ARGS = {
     "target": "bruno",
     "text": " oi,  tudo bem? ",
     "token": "t-1",
+    "command": "join",
 }
 
 
@@ -90,21 +91,34 @@ def test_optional_arguments() -> None:
 @pytest.mark.parametrize(
     ("line", "usage"),
     [
-        ("CHAT", "usage: CHAT <target> <text>"),
-        ("CHAT ana", "usage: CHAT <target> <text>"),
-        ("CHAT ana ", "usage: CHAT <target> <text>"),
-        ("CHAT a\x01 hi", "usage: CHAT <target> <text>"),
-        ("CHAT ana a\x7fb", "usage: CHAT <target> <text>"),
-        ("NOVO", "usage: NOVO <user> <password>"),
-        ("NOVO ana", "usage: NOVO <user> <password>"),
-        ("NOVO a*b pw", "usage: NOVO <user> <password>"),
-        ("JUNTAR geral", "usage: JUNTAR <room>"),
-        ("JUNTAR  #geral", "usage: JUNTAR <room>"),
-        ("SALAS extra", "usage: SALAS"),
-        ("SAIR now", "usage: SAIR"),
-        ("PONG", "usage: PONG <token>"),
-        ("PING a b", "usage: PING [token]"),
-        ("LISTA geral", "usage: LISTA [room]"),
+        ("CHAT", "usage: CHAT|MSG <target> <text>: missing <target>"),
+        ("CHAT ana", "usage: CHAT|MSG <target> <text>: missing <text>"),
+        ("CHAT ana ", "usage: CHAT|MSG <target> <text>: missing <text>"),
+        (
+            "CHAT a\x01 hi",
+            "usage: CHAT|MSG <target> <text>: a name may not contain U+0001",
+        ),
+        (
+            "CHAT ana a\x7fb",
+            "usage: CHAT|MSG <target> <text>: "
+            "the text may not contain control characters",
+        ),
+        ("NOVO", "usage: NOVO|REGISTER <user> <password>: missing <user>"),
+        ("NOVO ana", "usage: NOVO|REGISTER <user> <password>: missing <password>"),
+        (
+            "NOVO a*b pw",
+            "usage: NOVO|REGISTER <user> <password>: a name may not contain '*'",
+        ),
+        ("JUNTAR geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
+        ("JUNTAR  #geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
+        ("SALAS extra", "usage: SALAS|ROOMS: too many arguments"),
+        ("SAIR now", "usage: SAIR|QUIT: too many arguments"),
+        ("PONG", "usage: PONG <token>: missing <token>"),
+        (
+            "PING a b",
+            "usage: PING [token]: a token may not contain spaces or control characters",
+        ),
+        ("LISTA geral", "usage: LISTA|WHO [#room]: a room starts with '#'"),
     ],
 )
 def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
@@ -115,12 +129,32 @@ def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["HELLO", "FROM ana @ x y", "\u017fair", "SA\tIR", "\tSAIR", "PASS-214 x"]
+    ("line", "text"),
+    [
+        ("HELLO", "unknown command HELLO; HELP lists the commands"),
+        ("FROM ana @ x y", "unknown command FROM; HELP lists the commands"),
+        ("\u017fair", "unknown command \u017fair; HELP lists the commands"),
+        ("SA\tIR", "unknown command; HELP lists the commands"),
+        ("\tSAIR", "unknown command; HELP lists the commands"),
+        ("PASS-214 x", "unknown command PASS-214; HELP lists the commands"),
+        (
+            "/join #a",
+            "unknown command /join: commands take no '/' (JUNTAR); "
+            "HELP lists the commands",
+        ),
+        ("/nope", "unknown command /nope; HELP lists the commands"),
+        (
+            "@ana hi",
+            "unknown command @ana: to write to ana, CHAT ana <text>; "
+            "HELP lists the commands",
+        ),
+        ("@ x", "unknown command @; HELP lists the commands"),
+    ],
 )
-def test_unknown_verbs_hint_999(line: str) -> None:
+def test_unknown_verbs_hint_999(line: str, text: str) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         parse_command(line)
-    assert exc.value.reply_hint == Reply(code=999, text="unknown command")
+    assert exc.value.reply_hint == Reply(code=999, text=text)
     assert not exc.value.fatal
 
 

@@ -75,7 +75,9 @@ def test_verbs() -> None:
     chat = VERBS["CHAT"]
     assert chat.usage == "CHAT <target> <text>"
     assert chat.min_args == 2
-    assert VERBS["LISTA"].usage == "LISTA [room]"
+    assert VERBS["LISTA"].usage == "LISTA [#room]"
+    assert VERBS["LISTA"].form == "LISTA|WHO [#room]"
+    assert VERBS["PING"].form == "PING [token]"
     assert VERBS["LISTA"].min_args == 0
     assert VERBS["SALAS"].usage == "SALAS"
     assert not VERBS["PONG"].has_reply
