@@ -10,9 +10,20 @@ import selectors
 import threading
 import time
 
-from libbatchat import Closing, Login, MemoryStore, Nick, Reply, ServerPing
+from libbatchat import (
+    Closing,
+    Join,
+    Joined,
+    Login,
+    MemoryStore,
+    Nick,
+    Reply,
+    ServerPing,
+    Who,
+)
 from libbatchat._accounts import hash_password
-from tests.adapters_harness import WAIT, RawClient, Serve, fast, serve
+from tests.adapters_harness import WAIT, RawClient, Serve, barrier, fast, serve
+from tests.test_adapters import nick
 
 __all__ = ["serve"]  # the fixture, imported so pytest finds it
 
@@ -112,3 +123,96 @@ def test_a_byte_at_a_time_is_closed_at_the_ping_timeout(serve: Serve) -> None:
     else:
         raise AssertionError("never closed")
     assert client.read_to_eof() == []
+
+
+def _ask(client: RawClient, line: bytes) -> Reply:
+    client.send_raw(line + b"\n")
+    return _reply(client)
+
+
+def test_names_that_look_like_an_online_account_are_refused(serve: Serve) -> None:
+    """Row 5: while account ana is online, every look-alike is refused."""
+    server = serve()
+    ana = server.raw()
+    assert _ask(ana, f"NOVO ana {PW}".encode()).code == 213
+    assert _ask(ana, f"ENTRAR ana {PW}".encode()).code == 214
+    other = server.raw()
+    invisible = ["ana\u034f", "ana\ufe0f", "ana\u3164", "\u3164\u3164"]
+    alike = [
+        "\u0430na",
+        "\u03b1na",
+        "\uff41\uff4e\uff41",
+        "\U0001d41a\U0001d427\U0001d41a",
+    ]
+    codes = {}
+    for name in invisible + alike:
+        reply = _ask(other, f"APELIDO {name}".encode())
+        codes[name] = reply.code
+        if reply.code == 705:
+            assert reply.text == f"{name} looks like ana"
+        else:
+            assert "(invisible)" in reply.text
+    assert codes == {**dict.fromkeys(invisible, 702), **dict.fromkeys(alike, 705)}
+    reply = _ask(other, f"NOVO \u0430na {PW}".encode())
+    assert (reply.code, reply.text) == (703, "\u0430na looks like ana")
+    # Registered, not online: still refused, naming the account. (PASS-217
+    # is sent as ana goes offline, so she is offline once it arrives.)
+    assert _ask(ana, b"SAIR").code == 217
+    reply = _ask(other, "APELIDO \u03b1na".encode())
+    assert (reply.code, reply.text) == (703, "\u03b1na looks like the account ana")
+    for name in ("Jo\u00e3o", "Z\u00e9", "\u03a9mega", "\u674e\u96f7"):
+        assert _ask(server.raw(), f"APELIDO {name}".encode()).code == 218
+
+
+def test_login_takes_a_dead_session_over(serve: Serve) -> None:
+    """Row 11: the old connection is silent (laptop asleep); log in again."""
+    server = serve()
+    old = server.raw()
+    assert _ask(old, f"NOVO ana {PW}".encode()).code == 213
+    assert _ask(old, f"ENTRAR ana {PW}".encode()).code == 214
+    assert _ask(old, b"JUNTAR #sala").code == 222
+    watcher = server.connect()
+    nick(watcher, "bia")
+    assert watcher.request(Join(room="#sala")).code == 222
+    new = server.raw()
+    reply = _ask(new, f"ENTRAR ana {PW}".encode())
+    assert (reply.code, reply.text) == (214, "ana")
+    assert new.next_event() == Joined(room="#sala", user="ana")
+    closing = old.wait_for(lambda e: isinstance(e, Closing))
+    assert isinstance(closing, Closing) and closing.reason == "taken-over"
+    assert old.read_to_eof() == []
+    barrier(watcher)
+    # No OFFLINE/ONLINE flap, no LEFT/JOINED: bia saw only her own join.
+    assert [p for p in watcher.pushes_now() if not isinstance(p, ServerPing)] == []
+    assert watcher.request(Who(room="#sala")).names == ("ana", "bia")
+
+
+def test_a_newcomer_is_helped(serve: Serve) -> None:
+    """Row 12: what a newcomer types first."""
+    server = serve()
+    c = server.raw()
+    helped = _ask(c, b"HELP")
+    assert helped.code == 225 and "JUNTAR|JOIN" in helped.text
+    assert _ask(c, b"ajuda chat").text.startswith("CHAT|MSG <target> <text>: ")
+    tail = "HELP lists the commands"
+    answers = {
+        b"/help": f"unknown command /help: commands take no '/' (AJUDA); {tail}",
+        b"/private ana hi": f"unknown command /private; {tail}",
+        b"@ana hi": f"unknown command @ana: to write to ana, CHAT ana <text>; {tail}",
+        b"/online": f"unknown command /online; {tail}",
+        b"hello everyone": f"unknown command hello; {tail}",
+    }
+    for line, text in answers.items():
+        reply = _ask(c, line)
+        assert (reply.code, reply.text) == (999, text)
+    reply = _ask(c, b"LISTA")
+    assert (reply.code, reply.text) == (
+        700,
+        "log in with ENTRAR, NOVO or APELIDO; HELP explains them",
+    )
+    assert _ask(c, b"APELIDO newbie").code == 218
+    reply = _ask(c, b"JOIN geral")
+    assert (reply.code, reply.text) == (
+        702,
+        "usage: JUNTAR|JOIN <#room>: a room starts with '#'",
+    )

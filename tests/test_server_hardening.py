@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from libbatchat import Closing, Nick, Ping, ServerPing
+from libbatchat import (
+    Chat,
+    Closing,
+    Help,
+    Join,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Nick,
+    Offline,
+    Ping,
+    Quit,
+    Register,
+    ServerPing,
+    Who,
+    hash_password,
+)
+from libbatchat._skeleton import skeleton
 from tests.server_harness import FAST, Net
 
 
@@ -40,3 +58,104 @@ def test_a_blank_line_is_a_sign_of_life() -> None:
         c.send_raw(b"\n")
     assert c.take() == []
     assert c.ask(Ping(token="x")).text == "x"
+
+
+def _record(password: str) -> str:
+    return hash_password(password, n=16, r=8, p=1)
+
+
+def test_takeover_moves_the_session_and_tells_no_one() -> None:
+    net = Net()
+    old = net.user("ana")
+    bia = net.user("bia")
+    for room in ("#a", "#b"):
+        assert old.ask(Join(room=room)).code == 222
+    assert bia.ask(Join(room="#a")).code == 222
+    old.take()
+    new = net.connect("10.0.0.2:2000")
+    new.take()
+    reply = new.ask(Login(user="ANA", password="pw pw"))
+    assert (reply.code, reply.text) == (214, "ana")
+    assert new.take() == [Joined(room="#a", user="ana"), Joined(room="#b", user="ana")]
+    (closing,) = old.take()
+    assert isinstance(closing, Closing) and closing.reason == "taken-over"
+    assert closing.text == "logged in again from 10.0.0.2:2000"
+    assert old.closed and not old.session.open
+    assert bia.take() == []
+    assert bia.ask(Who(room="#a")).text == "ana bia"
+    assert bia.ask(Chat(target="#a", text="oi")).code == 215
+    (message,) = new.take()
+    assert isinstance(message, Message) and message.text == "oi"
+    assert bia.ask(Chat(target="ana", text="dm")).code == 215
+    assert len(new.take()) == 1
+    # The new session ends as any other: now the others are told.
+    new.send(Quit())
+    assert bia.take() == [Left(room="#a", user="ana"), Offline(user="ana")]
+    assert [s.name for s in net.core.sessions] == ["bia"]
+
+
+def test_takeover_needs_the_password_and_an_account() -> None:
+    net = Net()
+    net.user("ana")
+    c = net.connect()
+    c.take()
+    assert c.ask(Login(user="ana", password="wrong")).code == 704
+    g = net.connect()
+    assert g.ask(Nick(nick="zed")).code == 218
+    # Guests are never taken over, by APELIDO or (should an account of the
+    # name appear in a shared store) by ENTRAR.
+    assert c.ask(Nick(nick="ZED")).text == "ZED is in use"
+    net.core.accounts.create("zed", _record("pw"))
+    reply = c.ask(Login(user="zed", password="pw"))
+    assert (reply.code, reply.text) == (705, "zed is already online")
+    h = net.connect()
+    assert h.ask(Nick(nick="\u0431ob")).code == 218
+    net.core.accounts.create("6ob", _record("pw"))
+    assert skeleton("6ob") == skeleton("\u0431ob")
+    reply = c.ask(Login(user="6ob", password="pw"))
+    assert (reply.code, reply.text) == (705, "6ob looks like \u0431ob, who is online")
+    assert not g.closed and not h.closed
+
+
+def test_a_name_being_registered_blocks_its_look_alikes() -> None:
+    net = Net(inline=False)
+    a, b = net.connect(), net.connect()
+    a.take()
+    b.take()
+    a.send(Register(user="ana", password="pw"))
+    b.send(Nick(nick="\u0430na"))
+    assert b.replies()[0].text == "\u0430na looks like ana"
+    b.send(Register(user="ANA", password="pw"))
+    assert b.replies()[0].text == "ANA is taken"
+    net.run_jobs()
+    assert a.codes() == [213]
+
+
+def test_help_before_login() -> None:
+    net = Net()
+    c = net.connect()
+    c.take()
+    reply = c.ask(Help())
+    assert reply.code == 225
+    assert reply.text.startswith("commands: NOVO|REGISTER ENTRAR|LOGIN ")
+    assert "AJUDA|HELP" in reply.text and "PONG" not in reply.text
+    for word in ("JOIN", "juntar", "/join"):
+        reply = c.ask(Help(command=word))
+        assert reply.code == 225
+        assert reply.text == (
+            "JUNTAR|JOIN <#room>: Join a room, creating it if it does not exist."
+            " (needs login)"
+        )
+    assert c.ask(Help(command="ping")).text.endswith("(works before login)")
+    reply = c.ask(Help(command="dance"))
+    assert (reply.code, reply.text) == (
+        999,
+        "unknown command dance; HELP lists the commands",
+    )
+    c.send_raw(b"help\n")
+    assert c.codes() == [225]
+    reply = c.ask(Who())
+    assert (reply.code, reply.text) == (
+        700,
+        "log in with ENTRAR, NOVO or APELIDO; HELP explains them",
+    )
