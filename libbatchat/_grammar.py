@@ -27,6 +27,7 @@ from ._table import (
     CODES,
     GREETING_CODE,
     GREETING_KEYS,
+    GREETING_REQUIRED,
     PROTOCOL_NAME,
     PUSHES,
     Arg,
@@ -62,6 +63,9 @@ def _split(rest: str, args: tuple[Arg, ...]) -> dict[str, str | None]:
     for i, arg in enumerate(args):
         if i == len(args) - 1:
             value, rest = rest[1:], ""
+            if arg.optional and not value.strip(" "):
+                # No optional argument can hold spaces: these are trailing.
+                value = ""
         else:
             rest = rest.lstrip(" ")
             cut = rest.find(" ")
@@ -150,9 +154,10 @@ def _parse_greeting(rest: str) -> Greeting:
             found[key] = value
     kwargs: dict[str, Any] = {"version": int(version[1])}
     for key, _ in GREETING_KEYS:
-        if key not in found:
+        if key in found:
+            kwargs[_field(key)] = _number(found[key], _GREETING_TYPES[_field(key)])
+        elif key in GREETING_REQUIRED:
             raise ValueError(f"the greeting lacks {key}=")
-        kwargs[_field(key)] = _number(found[key], _GREETING_TYPES[_field(key)])
     return Greeting(**kwargs)
 
 

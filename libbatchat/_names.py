@@ -63,6 +63,10 @@ def _address(value: str) -> str:
     return _room(value)
 
 
+def _scope(value: str) -> str:
+    return value if value == "*" else _room(value)
+
+
 def _password(value: str) -> str:
     if not 1 <= len(value) <= MAX_PASSWORD:
         raise ValueError(f"a password has 1 to {MAX_PASSWORD} characters")
@@ -98,6 +102,7 @@ _CHECKS: dict[Kind, Callable[[str], str]] = {
     Kind.ROOM: _room,
     Kind.TARGET: _target,
     Kind.ADDRESS: _address,
+    Kind.SCOPE: _scope,
     Kind.PASSWORD: _password,
     Kind.TEXT: _text,
     Kind.TOKEN: _token,

@@ -60,6 +60,7 @@ from ._limits import (
     TokenBucket,
     address_key,
 )
+from ._lists import budget, page
 from ._names import fold
 from ._skeleton import skeleton
 from ._table import CODES, help_text, lookup
@@ -88,6 +89,7 @@ TOO_MANY_ATTEMPTS = _CODE["TOO_MANY_ATTEMPTS"]
 SERVER_ERROR = _CODE["SERVER_ERROR"]
 HELP = _CODE["HELP"]
 UNKNOWN_COMMAND = _CODE["UNKNOWN_COMMAND"]
+TOO_MANY_ROOMS = _CODE["TOO_MANY_ROOMS"]
 
 
 def _resembles(name: str, other: str, same: str, alike: str) -> str:
@@ -253,6 +255,12 @@ class ServerCore:
             ping=lim.ping_interval,
             ping_timeout=lim.ping_timeout,
             login_timeout=lim.login_timeout,
+            max_unterminated=lim.max_unterminated,
+            lines_before_login=lim.lines_before_login,
+            login_attempts=lim.login_attempts,
+            login_window=lim.login_window,
+            rooms_per_session=lim.rooms_per_session,
+            max_rooms=lim.max_rooms,
         )
         self._handlers: dict[type[Command], _Handler] = {
             Register: self._register,
@@ -696,21 +704,30 @@ class ServerCore:
 
     def _who(self, session: Session, cmd: Who, now: float, out: Output) -> Reply:
         members: list[Session]
-        if cmd.room is None:
+        if cmd.room is None or cmd.room == "*":
             members = list(self._online.values())
         else:
             room = self._rooms.get(fold(cmd.room))
             members = list(room.members) if room is not None else []
-        names = [name for _, name in sorted((m._key, m._name) for m in members)]
-        return Reply(code=USERS, text=" ".join(names))
+        after = fold(cmd.after) if cmd.after is not None else None
+        names = [
+            name
+            for key, name in sorted((m._key, m._name) for m in members)
+            if after is None or key > after
+        ]
+        text = page(names, budget(self.limits.max_line, CODES[USERS].tag))
+        return Reply(code=USERS, text=text)
 
     def _list_rooms(
         self, session: Session, cmd: Rooms, now: float, out: Output
     ) -> Reply:
-        text = " ".join(
+        after = fold(cmd.after) if cmd.after is not None else None
+        items = (
             f"{room.display}={len(room.members)}"
-            for _, room in sorted(self._rooms.items())
+            for key, room in sorted(self._rooms.items())
+            if after is None or key > after
         )
+        text = page(items, budget(self.limits.max_line, CODES[ROOMS].tag))
         return Reply(code=ROOMS, text=text)
 
     def _chat(self, session: Session, cmd: Chat, now: float, out: Output) -> Reply:
@@ -741,6 +758,10 @@ class ServerCore:
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
         room = self._rooms.get(key)
+        if key not in session._rooms:
+            refused = self._room_limit(session, room is None)
+            if refused is not None:
+                return refused
         if room is None:
             room = self._rooms[key] = _Room(cmd.room)
         if session not in room.members:
@@ -750,6 +771,17 @@ class ServerCore:
             session._rooms[key] = None
             log.info("%s joined %s", session._name, room.display)
         return Reply(code=JOINED, text=room.display)
+
+    def _room_limit(self, session: Session, new_room: bool) -> Reply | None:
+        """ERRO-711 if joining one more (or a new) room passes a cap (10.8)."""
+        lim = self.limits
+        if len(session._rooms) >= lim.rooms_per_session:
+            text = f"you are in {len(session._rooms)} rooms, the most allowed"
+            return Reply(code=TOO_MANY_ROOMS, text=text)
+        if new_room and len(self._rooms) >= lim.max_rooms:
+            text = f"the server has {len(self._rooms)} rooms, the most it allows"
+            return Reply(code=TOO_MANY_ROOMS, text=text)
+        return None
 
     def _part(self, session: Session, cmd: Part, now: float, out: Output) -> Reply:
         key = fold(cmd.room)

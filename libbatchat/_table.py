@@ -21,6 +21,7 @@ class Kind(enum.Enum):
     ROOM = "room"  # '#' followed by a name
     TARGET = "target"  # a name, a room, or '*' (everyone)
     ADDRESS = "address"  # in a pushed message: '@' (you), a room, or '*'
+    SCOPE = "scope"  # whom LISTA lists: a room, or '*' (everyone online)
     PASSWORD = "password"  # 1-256 characters, spaces allowed, no controls
     TEXT = "text"  # message text: non-empty, no control characters but TAB
     TOKEN = "token"  # 1-64 visible characters, no spaces
@@ -78,7 +79,9 @@ class Verb:
         forms = []
         for a in self.args:
             # A room is shown with its '#', so the usage says how one starts.
-            name = f"#{a.name}" if a.kind is Kind.ROOM else a.name
+            name = {Kind.ROOM: f"#{a.name}", Kind.SCOPE: f"#{a.name}|*"}.get(
+                a.kind, a.name
+            )
             forms.append(f"[{name}]" if a.optional else f"<{name}>")
         return forms
 
@@ -117,6 +120,7 @@ _CODES = (
     Code(708, "ERRO", "BAD_ENCODING", "line is not valid UTF-8; it was discarded"),
     Code(709, "ERRO", "TOO_MANY_ATTEMPTS", "too many failed logins; try again later"),
     Code(710, "ERRO", "SERVER_ERROR", "the server failed to carry out the command"),
+    Code(711, "ERRO", "TOO_MANY_ROOMS", "you, or the server, are at the room limit"),
     Code(999, "ERRO", "UNKNOWN_COMMAND", "unknown command"),
 )
 
@@ -163,11 +167,17 @@ _VERBS = (
     Verb(
         "LISTA",
         "WHO",
-        (Arg("room", Kind.ROOM, optional=True),),
+        (
+            Arg("room", Kind.SCOPE, optional=True),
+            Arg("after", Kind.NAME, optional=True),
+        ),
         needs_login=True,
         replies=(220, 700),
         summary="who is online",
-        help="List the names online, or the members of a room.",
+        help=(
+            "List the names online (or * ), or the members of a room; "
+            "a long list ends +N: ask again from its last name."
+        ),
     ),
     Verb(
         "CHAT",
@@ -181,18 +191,21 @@ _VERBS = (
     Verb(
         "SALAS",
         "ROOMS",
-        (),
+        (Arg("after", Kind.ROOM, optional=True),),
         needs_login=True,
         replies=(221, 700),
         summary="list rooms",
-        help="List the rooms and how many members each has.",
+        help=(
+            "List the rooms and how many members each has; "
+            "a long list ends +N: ask again from its last room."
+        ),
     ),
     Verb(
         "JUNTAR",
         "JOIN",
         (_ROOM,),
         needs_login=True,
-        replies=(222, 700),
+        replies=(222, 700, 711),
         summary="join a room",
         help="Join a room, creating it if it does not exist.",
     ),
@@ -302,7 +315,17 @@ GREETING_KEYS: tuple[tuple[str, str], ...] = (
     ("ping", "seconds of silence before the server sends PING"),
     ("ping-timeout", "seconds of silence before the server closes"),
     ("login-timeout", "seconds a connection may stay without logging in"),
+    ("max-unterminated", "bytes without a line end that close the connection"),
+    ("lines-before-login", "lines a connection may send before logging in"),
+    ("login-attempts", "failed ENTRAR per connection within login-window"),
+    ("login-window", "seconds over which login-attempts are counted"),
+    ("rooms-per-session", "rooms one session may be in at once"),
+    ("max-rooms", "rooms the server holds at once"),
 )
+# The keys every greeting carries since the first draft; the later ones may be
+# missing from an older server's greeting, and a client then assumes the
+# defaults of section 10.
+GREETING_REQUIRED = frozenset(key for key, _ in GREETING_KEYS[:6])
 
 
 def lookup(word: str) -> Verb | None:

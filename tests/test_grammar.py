@@ -38,20 +38,29 @@ GREETING_LINE = (
 GREETING = Greeting(
     max_line=4096, burst=10, rate=5, ping=90, ping_timeout=150, login_timeout=30
 )
+# What a server sends: every key, the later ones too (spec 4.1).
+FULL_GREETING_LINE = GREETING_LINE + (
+    " max-unterminated=8192 lines-before-login=100 login-attempts=3"
+    " login-window=60 rooms-per-session=50 max-rooms=5000"
+)
+# By (kind, argument name): the same name can be of two kinds (after).
 SAMPLE_ARGS = {
-    "user": "ana",
-    "password": "s3cret pass",
-    "nick": "Zé",
-    "room": "#geral",
-    "target": "bruno",
-    "text": " oi,  tudo bem? ",
-    "token": "t-1",
-    "command": "join",
+    ("name", "user"): "ana",
+    ("password", "password"): "s3cret pass",
+    ("name", "nick"): "Z\u00e9",
+    ("room", "room"): "#geral",
+    ("scope", "room"): "#geral",
+    ("target", "target"): "bruno",
+    ("text", "text"): " oi ",
+    ("token", "token"): "t-1",
+    ("token", "command"): "join",
+    ("name", "after"): "bia",
+    ("room", "after"): "#b",
 }
 
 
 def example(verb: str) -> Command:
-    args = {a.name: SAMPLE_ARGS[a.name] for a in VERBS[verb].args}
+    args = {a.name: SAMPLE_ARGS[a.kind.value, a.name] for a in VERBS[verb].args}
     return COMMAND_TYPES[verb](**args)
 
 
@@ -111,14 +120,14 @@ def test_optional_arguments() -> None:
         ),
         ("JUNTAR geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
         ("JUNTAR  #geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
-        ("SALAS extra", "usage: SALAS|ROOMS: too many arguments"),
+        ("SALAS extra", "usage: SALAS|ROOMS [#after]: a room starts with '#'"),
         ("SAIR now", "usage: SAIR|QUIT: too many arguments"),
         ("PONG", "usage: PONG <token>: missing <token>"),
         (
             "PING a b",
             "usage: PING [token]: a token may not contain spaces or control characters",
         ),
-        ("LISTA geral", "usage: LISTA|WHO [#room]: a room starts with '#'"),
+        ("LISTA geral", "usage: LISTA|WHO [#room|*] [after]: a room starts with '#'"),
     ],
 )
 def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
@@ -258,7 +267,7 @@ def test_server_lines(line: str, event: Event) -> None:
 @pytest.mark.parametrize(
     ("event", "wire"),
     [
-        (GREETING, GREETING_LINE.encode() + b"\n"),
+        (GREETING, FULL_GREETING_LINE.encode() + b"\n"),
         (Login(user="ana", password="s3cret pass"), b"ENTRAR ana s3cret pass\n"),
         (Chat(target="#a", text=" hi "), b"CHAT #a  hi \n"),
         (Who(), b"LISTA\n"),
@@ -284,6 +293,15 @@ def test_serialize(event: Event, wire: bytes) -> None:
     assert serialize(event) == wire
 
 
+def test_greeting_keys_added_later_may_be_missing() -> None:
+    # An older server's greeting: the client assumes the spec's defaults.
+    assert parse_server_line(GREETING_LINE) == parse_server_line(FULL_GREETING_LINE)
+    g = parse_server_line(FULL_GREETING_LINE.replace("max-rooms=5000", "max-rooms=7"))
+    assert isinstance(g, Greeting) and g.max_rooms == 7
+    with pytest.raises(RemoteProtocolError):
+        parse_server_line(FULL_GREETING_LINE.replace("=100 ", "=1.5 "))
+
+
 def test_greeting_numbers_are_short_but_exact() -> None:
     g = Greeting(
         version=2,
@@ -297,7 +315,7 @@ def test_greeting_numbers_are_short_but_exact() -> None:
     line = serialize(g).decode()
     assert "max-line=1000000000000 " in line
     assert "rate=0.5 ping=1e+06 ping-timeout=0.30000000000000004 " in line
-    assert line.endswith("login-timeout=7\n")
+    assert "login-timeout=7 " in line
     assert parse_server_line(line[:-1]) == g
 
 
