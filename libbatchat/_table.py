@@ -175,8 +175,8 @@ _VERBS = (
         replies=(220, 700),
         summary="who is online",
         help=(
-            "List the names online (or * ), or the members of a room; "
-            "a long list ends +N: ask again from its last name."
+            "List the names online (* or no room) or in a room; a long list "
+            "ends +N: ask again after its last name."
         ),
     ),
     Verb(
@@ -196,8 +196,8 @@ _VERBS = (
         replies=(221, 700),
         summary="list rooms",
         help=(
-            "List the rooms and how many members each has; "
-            "a long list ends +N: ask again from its last room."
+            "List the rooms and how many members each has; a long list "
+            "ends +N: ask again after its last room."
         ),
     ),
     Verb(

@@ -18,10 +18,12 @@ from libbatchat import (
     MemoryStore,
     Nick,
     Reply,
+    Rooms,
     ServerPing,
     Who,
 )
 from libbatchat._accounts import hash_password
+from libbatchat._grammar import serialize
 from tests.adapters_harness import WAIT, RawClient, Serve, barrier, fast, serve
 from tests.test_adapters import nick
 
@@ -216,3 +218,32 @@ def test_a_newcomer_is_helped(serve: Serve) -> None:
         702,
         "usage: JUNTAR|JOIN <#room>: a room starts with '#'",
     )
+
+
+def test_rooms_are_capped_and_lists_stay_within_a_line(serve: Serve) -> None:
+    """Row 6: 40 guests try to create 32,000 rooms."""
+    server = serve(fast(rooms_per_session=50, max_rooms=1000))
+    guests = [server.raw() for _ in range(40)]
+    for i, guest in enumerate(guests):
+        rooms = "".join(
+            f"JUNTAR #g{i:02d}r{j:03d}xxxxxxxxxxxxxxxx\n" for j in range(800)
+        )
+        guest.send_raw(f"APELIDO g{i:02d}\n".encode() + rooms.encode())
+    codes: dict[int, int] = {}
+    for guest in guests:
+        for _ in range(801):
+            code = _reply(guest).code
+            codes[code] = codes.get(code, 0) + 1
+    assert codes == {218: 40, 222: 1000, 711: 40 * 800 - 1000}
+    reader = server.connect()
+    nick(reader, "reader")
+    seen: list[tuple[str, int]] = []
+    reply = reader.request(Rooms())
+    for _ in range(1000):
+        assert len(serialize(reply)) <= 4096
+        seen += reply.rooms
+        if not reply.more:
+            break
+        reply = reader.request(Rooms(after=seen[-1][0]))
+    assert len(seen) == 1000 and len(set(seen)) == 1000
+    barrier(reader)  # still connected

@@ -15,13 +15,17 @@ from libbatchat import (
     Message,
     Nick,
     Offline,
+    Part,
     Ping,
     Quit,
     Register,
+    Rooms,
     ServerPing,
     Who,
     hash_password,
 )
+from libbatchat._grammar import serialize
+from libbatchat._lists import budget, page
 from libbatchat._skeleton import skeleton
 from tests.server_harness import FAST, Net
 
@@ -159,3 +163,72 @@ def test_help_before_login() -> None:
         700,
         "log in with ENTRAR, NOVO or APELIDO; HELP explains them",
     )
+
+
+def test_rooms_are_capped_per_session_and_in_all() -> None:
+    net = Net(replace(FAST, rooms_per_session=2, max_rooms=3))
+    a, b = net.user("ana"), net.user("bia")
+    assert [a.ask(Join(room=r)).code for r in ("#a", "#b")] == [222, 222]
+    reply = a.ask(Join(room="#c"))
+    assert (reply.code, reply.text) == (711, "you are in 2 rooms, the most allowed")
+    assert a.ask(Join(room="#A")).code == 222  # already in it: no new room
+    assert b.ask(Join(room="#c")).code == 222
+    reply = b.ask(Join(room="#d"))
+    assert (reply.code, reply.text) == (
+        711,
+        "the server has 3 rooms, the most it allows",
+    )
+    assert b.ask(Join(room="#a")).code == 222  # an existing room is fine
+    assert a.ask(Part(room="#a")).code == 223
+    assert a.ask(Join(room="#c")).code == 222
+
+
+def test_page_fits_its_budget_and_counts_the_rest() -> None:
+    assert page([], 10) == ""
+    assert page(["ab", "cd"], 5) == "ab cd"
+    assert page(["ab", "cd", "ef"], 7) == "ab +2"
+    assert page(["ab", "cd", "ef"], 8) == "ab cd ef"
+    assert page(["ab", "cd", "ef", "gh"], 8) == "ab cd +2"
+    assert page(["toolong"], 3) == "+1"
+    items = [f"n{i:04d}" for i in range(1000)]
+    for size in (20, 100, 4000):
+        text = page(items, size)
+        assert len(text.encode()) <= size
+        shown = text.split()[:-1]
+        assert shown == items[: len(shown)]
+        assert text.split()[-1] == f"+{1000 - len(shown)}"
+    assert budget(4096, "SALAS") == 4096 - len("SALAS-221 \n")
+
+
+def test_lists_are_paged_within_max_line() -> None:
+    net = Net(replace(FAST, max_line=256, max_unterminated=8192, max_rooms=1000))
+    a = net.user("ana")
+    names = [f"g{i:03d}" + "x" * 28 for i in range(40)]
+    for i, name in enumerate(names):
+        assert net.connect(f"10.0.1.{i}:1").ask(Nick(nick=name)).code == 218
+    a.take()
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(40):
+        reply = a.ask(Who(after=after) if after else Who())
+        assert len(serialize(reply)) <= 256
+        seen += reply.names
+        if not reply.more:
+            break
+        assert reply.more == 41 - len(seen)
+        after = seen[-1]
+    assert seen == sorted(["ana", *names], key=str.casefold)
+    rooms = [f"#r{i:03d}" + "y" * 28 for i in range(40)]
+    for room in rooms:
+        assert a.ask(Join(room=room)).code == 222
+    got: list[tuple[str, int]] = []
+    reply = a.ask(Rooms())
+    while True:
+        assert len(serialize(reply)) <= 256
+        got += reply.rooms
+        if not reply.more:
+            break
+        reply = a.ask(Rooms(after=got[-1][0]))
+    assert got == [(r, 1) for r in rooms]
+    assert a.ask(Who(room="#r000" + "y" * 28)).names == ("ana",)
+    assert a.ask(Who(room="*", after="g039" + "x" * 28)).text == ""
