@@ -54,6 +54,7 @@ TIMER_CASES = (
     "liveness/answered-ping",
     "liveness/ping-timeout",
     "limits/login-timeout",
+    "liveness/partial-line",
 )
 # The program runs every case in one go: timers short enough for the budget,
 # long enough that a slow session is not closed by them.

@@ -22,7 +22,20 @@ from libbatchat.conformance._model import (
 )
 from libbatchat.conformance._session import CaseFailed, CaseSkipped, Session
 
-KEYS = ("max-line", "burst", "rate", "ping", "ping-timeout", "login-timeout")
+KEYS = (
+    "max-line",
+    "burst",
+    "rate",
+    "ping",
+    "ping-timeout",
+    "login-timeout",
+    "max-unterminated",
+    "lines-before-login",
+    "login-attempts",
+    "login-window",
+    "rooms-per-session",
+    "max-rooms",
+)
 
 
 @case(
