@@ -107,7 +107,10 @@ def rooms_paged(t: Trial) -> None:
     if wanted > 2000 or wanted > t.limit_or("max-rooms", 5000) // 2:
         raise CaseSkipped(f"max-line={max_line:g} needs {wanted} rooms to overflow")
     burst, rate = t.limit("burst"), t.limit("rate")
-    t.need(per / rate + burst + t.timing.timeout * 2, f"joining {wanted} rooms")
+    t.need(
+        max(0.0, min(per, wanted) - burst) / rate + t.timing.timeout * 2,
+        f"joining {wanted} rooms",
+    )
     sessions = [t.user(f"j{i}") for i in range(-(-wanted // per))]
     rooms = [t.room(stem) for _ in range(wanted)]
     batches = [rooms[i : i + per] for i in range(0, wanted, per)]
