@@ -48,11 +48,13 @@ MUTATIONS: dict[str, str] = {
     "no-help": "AJUDA/HELP is an unknown command",
     "no-room-limit": "JUNTAR past the room limits is accepted",
     "unpaged-lists": "a list reply hides that it left names out",
+    "terse-errors": "ERRO-700, ERRO-702 and ERRO-999 say only what went wrong",
 }
 
 _REPLY = re.compile(rb"([A-Z]+)-([0-9]{3})(?: (.*))?")
 _MAX_LINE = 4096  # the spec's default max-line, which our test servers keep
 _FLOOD_KEEP = 20
+CODE_WORDS = {700: b"not logged in", 702: b"bad arguments", 999: b"unknown command"}
 
 
 def _now() -> str:
@@ -347,6 +349,8 @@ class BrokenServer:
             return [b"ERRO-999 unknown command"]
         if m == "no-room-limit" and code == 711:
             return [b"PASS-222 " + arg]
+        if m == "terse-errors" and code in (700, 702, 999):
+            return [line[:8] + b" " + CODE_WORDS[code]]
         if m == "unpaged-lists" and code in (220, 221):
             return [re.sub(rb" ?\+[0-9]+$", b"", line)]
         return [line]

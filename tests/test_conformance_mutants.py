@@ -148,6 +148,7 @@ EXPECTED: dict[str, set[str]] = {
     "no-help": {"help/commands"},
     "no-room-limit": {"rooms/per-session-limit"},
     "unpaged-lists": {"lists/rooms-paged"},
+    "terse-errors": {"grammar/errors-say-what-next"},
 }
 
 
