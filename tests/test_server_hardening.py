@@ -232,3 +232,16 @@ def test_lists_are_paged_within_max_line() -> None:
     assert got == [(r, 1) for r in rooms]
     assert a.ask(Who(room="#r000" + "y" * 28)).names == ("ana",)
     assert a.ask(Who(room="*", after="g039" + "x" * 28)).text == ""
+
+
+def test_list_replies_parse_their_page_marker() -> None:
+    from libbatchat import Reply
+
+    page_of = Reply(code=220, text="ana bia +3")
+    assert (page_of.names, page_of.more) == (("ana", "bia"), 3)
+    rooms = Reply(code=221, text="#a=2 +12")
+    assert (rooms.rooms, rooms.more) == ((("#a", 2),), 12)
+    assert Reply(code=220, text="ana").more == 0
+    assert Reply(code=220, text="+x").more == 0
+    assert Reply(code=222, text="+1").more == 0
+    assert Reply(code=222, text="#a").names == ()
