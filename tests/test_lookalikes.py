@@ -139,3 +139,22 @@ def test_generated_unicode_data_is_current() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+class RacingStore(MemoryStore):
+    """Another server sharing the store registers a look-alike between our
+    look-up and our insert."""
+
+    def similar(self, name: str) -> str | None:
+        found = super().similar(name)
+        if found is None:
+            super().create("\u0430na", "theirs")
+        return found
+
+
+def test_a_racing_registration_elsewhere_is_named() -> None:
+    net = Net(accounts=RacingStore())
+    c = net.connect()
+    c.take()
+    reply = c.ask(Register(user="ana", password=PW))
+    assert (reply.code, reply.text) == (703, "ana looks like the account \u0430na")
