@@ -139,7 +139,7 @@ class Session:
         self._skeleton = ""
         self._account = False
         # JOINED lines for the rooms a takeover moved here, sent after PASS-214.
-        self._moved: list[bytes] = []
+        self._moved: list[Joined] = []
         self._rooms: dict[str, None] = {}
         self._backlog: deque[tuple[_Item, int]] = deque()
         self._backlog_bytes = 0
@@ -353,8 +353,8 @@ class ServerCore:
             assert isinstance(command, Nick)
             reply = self._nicked(session, command, result, out)
         self._reply(session, reply, out)
-        for line in session._moved:
-            out.sends.append((session, line))
+        for joined in session._moved:
+            self._send(session, joined, out)
         session._moved.clear()
         self._pump(session, now, out)
         self._settle(session, now, out)
@@ -685,7 +685,7 @@ class ServerCore:
             room = self._rooms[key]
             del room.members[old]
             room.members[session] = None
-            session._moved.append(serialize(Joined(room=room.display, user=old._name)))
+            session._moved.append(Joined(room=room.display, user=old._name))
         self._online[session._key] = session
         self._looks[session._skeleton] = session
         old.name = None  # so ending it tells no one
