@@ -116,6 +116,13 @@ def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def adapter_flags(adapter: str) -> list[str]:
+    """The program's flags for an ``ADAPTERS`` entry ("uvloop": asyncio on it)."""
+    if adapter == "uvloop":
+        return ["--adapter", "asyncio", "--uvloop"]
+    return ["--adapter", adapter]
+
+
 def launch(
     programs: list[Program], tmp_path: Path, adapter: str, db: Path, *extra: str
 ) -> Program:
@@ -123,7 +130,7 @@ def launch(
         tmp_path,
         "--port", "0",
         "--db", str(db),
-        "--adapter", adapter,
+        *adapter_flags(adapter),
         *FAST_FLAGS,
         *extra,
     )  # fmt: skip
@@ -289,7 +296,14 @@ def test_port_in_use_is_one_clear_line(
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [*COMMAND, "--port", str(port), "--db", ":memory:", "--adapter", adapter],
+            [
+                *COMMAND,
+                "--port",
+                str(port),
+                "--db",
+                ":memory:",
+                *adapter_flags(adapter),
+            ],
             capture_output=True,
             check=False,
             text=True,
@@ -311,7 +325,7 @@ def test_unwritable_database_is_one_clear_line(
         (tmp_path / "file").write_text("")
         db = tmp_path / "file" / "accounts.db"
     done = subprocess.run(
-        [*COMMAND, "--port", "0", "--db", str(db), "--adapter", adapter],
+        [*COMMAND, "--port", "0", "--db", str(db), *adapter_flags(adapter)],
         capture_output=True,
         check=False,
         text=True,
