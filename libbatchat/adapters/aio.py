@@ -89,6 +89,9 @@ class _ServerProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Lines for this peer not yet handed to the transport: the server
+        # joins them into one write per loop iteration (see Server.flush).
+        self.unsent: list[bytes] = []
         self.closing = False
         self.refused = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -129,6 +132,7 @@ class _ServerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+        self.unsent.clear()
         if self.session is None:
             return
         session = self.session
@@ -141,6 +145,17 @@ class _ServerProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.report_queue()
+
+    def flush(self) -> None:
+        """Hand the lines queued for this peer to the transport in one write."""
+        unsent = self.unsent
+        if not unsent or self.transport is None:
+            return
+        self.unsent = []
+        if self.transport.is_closing():
+            # Lost under us: nothing written now could reach the peer.
+            return
+        self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def report_queue(self) -> None:
         if self.session is None or self.transport is None or self.closing:
@@ -162,6 +177,8 @@ class _ServerProtocol(asyncio.Protocol):
         """
         if self.closing or self.transport is None:
             return
+        # Its last lines (the reply, the CLOSING push) go out before the close.
+        self.flush()
         self.closing = True
         transport = self.transport
         if transport.is_closing():
@@ -245,6 +262,11 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
+        # Connections with lines in ``unsent``, written out by _flush() once
+        # per loop iteration: a peer then gets one send() for all the lines
+        # this iteration produced for it, not one per line.
+        self._unflushed: list[_ServerProtocol] = []
+        self._flush_handle: asyncio.Handle | None = None
         self._applying = False
         self._closed = False
         self._stopped = asyncio.Event()
@@ -385,16 +407,21 @@ class Server:
         self._arm_timer()
 
     def _apply_one(self, out: Output) -> None:
-        written: dict[Session, _ServerProtocol] = {}
+        protocols, unflushed = self.protocols, self._unflushed
         for session, data in out.sends:
-            proto = self.protocols.get(session)
-            if proto is None or proto.closing or proto.transport is None:
+            proto = protocols.get(session)
+            if proto is None or proto.closing:
+                continue
+            if proto.transport is None:
                 continue
             if proto.transport.is_closing():
                 proto.lose()
                 continue
-            proto.transport.write(data)
-            written[session] = proto
+            if not proto.unsent:
+                unflushed.append(proto)
+            proto.unsent.append(data)
+        if unflushed and self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
         for session in out.pause:
             proto = self.protocols.get(session)
             # A closing connection keeps reading: it is draining.
@@ -411,12 +438,22 @@ class Server:
                 proto.transport.resume_reading()
         for session in out.closes:
             proto = self.protocols.get(session)
-            written.pop(session, None)
             if proto is not None:
                 proto.close()
         for job in out.jobs:
             self._start_job(job)
-        for proto in written.values():
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        unflushed, self._unflushed = self._unflushed, []
+        for proto in unflushed:
+            if not proto.unsent or proto.closing or proto.transport is None:
+                continue
+            if proto.transport.is_closing():
+                proto.unsent = []
+                proto.lose()
+                continue
+            proto.flush()
             proto.report_queue()
 
     def _start_job(self, job: Job) -> None:
