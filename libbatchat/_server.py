@@ -377,6 +377,15 @@ class ServerCore:
                 return when
         return None
 
+    def earliest_deadline(self) -> float | None:
+        """A cheap lower bound of ``next_deadline()``: the heap's first entry.
+
+        It may be stale (early), never late: an adapter whose timer is armed
+        no later than this needs no re-arming; one that fires early finds
+        nothing due and asks ``next_deadline()``.
+        """
+        return self._heap[0][0] if self._heap else None
+
     def shutdown(self, text: str = "server shutting down") -> Output:
         out = Output()
         closing = Closing(reason="shutdown", text=text)

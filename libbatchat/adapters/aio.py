@@ -80,7 +80,13 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
 # -- server -------------------------------------------------------------------
 
 
-class _ServerProtocol(asyncio.Protocol):
+# What one read may take. Reads land in one buffer the server reuses (the
+# loop runs one callback at a time), instead of a fresh 256 KiB bytes object
+# allocated, and given back to the allocator, on every read.
+_READ_SIZE = 65536
+
+
+class _ServerProtocol(asyncio.BufferedProtocol):
     """One connection: bytes in to the core, the core's output out."""
 
     def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
@@ -114,9 +120,13 @@ class _ServerProtocol(asyncio.Protocol):
         log.debug("transport open %s (session %d)", peer, session.id)
         self.server.apply(out)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         # Once closing, input is read and dropped (see close()).
         if self.session is not None and not self.closing:
+            data = bytes(self.server.read_buffer[:nbytes])
             self.server.apply(self.server.core.receive(self.session, data))
 
     def eof_received(self) -> bool:
@@ -262,6 +272,7 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
+        self.read_buffer = memoryview(bytearray(_READ_SIZE))
         # Connections with lines in ``unsent``, written out by _flush() once
         # per loop iteration: a peer then gets one send() for all the lines
         # this iteration produced for it, not one per line.
@@ -477,7 +488,17 @@ class Server:
         future.add_done_callback(done)
 
     def _arm_timer(self) -> None:
-        deadline = self.core.next_deadline()
+        # After most core calls nothing is due sooner than the armed timer,
+        # and the heap's earliest entry says so without the work of
+        # next_deadline(); stale entries only make the timer fire early.
+        earliest = self.core.earliest_deadline()
+        if earliest is None or (
+            self._timer_at is not None and earliest >= self._timer_at
+        ):
+            return
+        self._set_timer(earliest)
+
+    def _set_timer(self, deadline: float | None) -> None:
         if deadline == self._timer_at:
             return
         if self._timer is not None:
@@ -492,6 +513,7 @@ class Server:
         self._timer = None
         self._timer_at = None
         self.apply(self.core.tick())
+        self._set_timer(self.core.next_deadline())
 
     # -- shutting down ----------------------------------------------------------
 

@@ -423,7 +423,7 @@ class Server:
             if conn.meter.due(conn.queued):
                 assert conn.session is not None
                 self.apply(self.core.send_queue(conn.session, conn.queued))
-        self._wake_timer(self.core.next_deadline())
+        self._wake_timer(self.core.earliest_deadline())
 
     def _wake_timer(self, when: float | None) -> None:
         if when is not None and (self._timer_wake is None or when < self._timer_wake):
