@@ -50,7 +50,7 @@ from ._events import (
     ServerPing,
     Who,
 )
-from ._grammar import serialize
+from ._grammar import line
 from ._limits import (
     ConnectionCounter,
     KeyedWindows,
@@ -59,7 +59,7 @@ from ._limits import (
     TokenBucket,
     address_key,
 )
-from ._names import fold
+from ._names import WallFormatter, fold
 from ._table import CODES
 
 log = logging.getLogger("libbatchat.server")
@@ -84,6 +84,9 @@ NAME_ONLINE = _CODE["NAME_ONLINE"]
 NOT_MEMBER = _CODE["NOT_MEMBER"]
 TOO_MANY_ATTEMPTS = _CODE["TOO_MANY_ATTEMPTS"]
 SERVER_ERROR = _CODE["SERVER_ERROR"]
+
+# Built once: every CHAT that reaches someone gets this very reply.
+_DELIVERED = Reply(code=SENT, text="delivered")
 
 # What waits in a session's backlog: a command, or the error reply a bad
 # line earned.
@@ -209,6 +212,7 @@ class ServerCore:
         )
         self._clock = clock
         self._wall = wall
+        self._stamp = WallFormatter()
         lim = self.limits
         self._sessions: dict[Session, None] = {}
         # While no dialect session is connected, a push has one spelling.
@@ -620,12 +624,22 @@ class ServerCore:
                 return Reply(code=NOT_SENT, text=f"{target} is not online")
             address = "@"
             recipients = [other]
-        stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
-        message = Message(
-            sender=session._name, address=address, time=stamp, text=cmd.text
-        )
-        self._deliver(message, recipients, out)
-        return Reply(code=SENT, text="delivered")
+        if self._dialect_sessions:
+            stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
+            message = Message(
+                sender=session._name, address=address, time=stamp, text=cmd.text
+            )
+            deliver(out.sends, message, recipients)
+        else:
+            data = line(
+                Message.WORD,
+                session._name,
+                address,
+                self._stamp(self._wall()),
+                cmd.text,
+            )
+            out.sends.extend([(recipient, data) for recipient in recipients])
+        return _DELIVERED
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
@@ -633,8 +647,7 @@ class ServerCore:
         if room is None:
             room = self._rooms[key] = _Room(cmd.room)
         if session not in room.members:
-            joined = Joined(room=room.display, user=session._name)
-            self._deliver(joined, room.members, out)
+            self._push(Joined, room.members, out, room=room.display, user=session._name)
             room.members[session] = None
             session._rooms[key] = None
             log.info("%s joined %s", session._name, room.display)
@@ -661,7 +674,7 @@ class ServerCore:
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
         session._key = fold(name)
-        self._deliver(Online(user=name), self._online.values(), out)
+        self._push(Online, self._online.values(), out, user=name)
         self._online[session._key] = session
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
@@ -670,8 +683,7 @@ class ServerCore:
         del room.members[session]
         del session._rooms[key]
         if room.members:
-            left = Left(room=room.display, user=session._name)
-            self._deliver(left, room.members, out)
+            self._push(Left, room.members, out, room=room.display, user=session._name)
         else:
             del self._rooms[key]
         log.info("%s left %s", session._name, room.display)
@@ -688,7 +700,7 @@ class ServerCore:
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
-            self._deliver(Offline(user=session.name), self._online.values(), out)
+            self._push(Offline, self._online.values(), out, user=session._name)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
 
@@ -707,12 +719,24 @@ class ServerCore:
             self._end(session, f"{session.dialect} hung up", out)
             out.closes.append(session)
 
-    def _deliver(self, push: Push, recipients: Iterable[Session], out: Output) -> None:
+    def _push(
+        self,
+        kind: type[Push],
+        recipients: Iterable[Session],
+        out: Output,
+        **values: str,
+    ) -> None:
+        """Push ``kind`` with ``values`` (already valid, in table order).
+
+        While only canonical sessions are connected, the line is written
+        straight from the values, once for all recipients; a dialect session
+        needs the event, to spell it its own way.
+        """
         if self._dialect_sessions:
-            deliver(out.sends, push, recipients)
+            deliver(out.sends, kind(**values), recipients)
         else:
-            line = serialize(push)
-            out.sends.extend([(recipient, line) for recipient in recipients])
+            data = line(kind.WORD, *values.values())
+            out.sends.extend([(recipient, data) for recipient in recipients])
 
     def _send(self, session: Session, event: Event, out: Output) -> None:
         data = session.connection.send(event)
