@@ -60,6 +60,7 @@ from ._limits import (
     address_key,
 )
 from ._names import WallFormatter, fold
+from ._presence import Contacts
 from ._table import CODES
 
 log = logging.getLogger("libbatchat.server")
@@ -219,6 +220,7 @@ class ServerCore:
         self._dialect_sessions = 0
         self._online: dict[str, Session] = {}
         self._rooms: dict[str, _Room] = {}
+        self._contacts: Contacts[Session] = Contacts()
         # Names being registered or taken as a guest while a Job runs: held
         # until finish(), even if the session is gone, so a guest can never
         # slip onto a name whose account is being created (and vice versa).
@@ -624,6 +626,8 @@ class ServerCore:
                 return Reply(code=NOT_SENT, text=f"{target} is not online")
             address = "@"
             recipients = [other]
+            if other is not session:
+                self._contacts.exchanged(session, session._key, other, other._key)
         if self._dialect_sessions:
             stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
             message = Message(
@@ -674,7 +678,13 @@ class ServerCore:
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
         session._key = fold(name)
-        self._push(Online, self._online.values(), out, user=name)
+        if len(self._online) < self.limits.presence_all:
+            told: Iterable[Session] = self._online.values()
+        else:
+            # A new session follows no one yet, so only those following the
+            # name, from its earlier sessions, are told.
+            told = self._contacts.followers(session._key)
+        self._push(Online, told, out, user=name)
         self._online[session._key] = session
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
@@ -697,12 +707,27 @@ class ServerCore:
         self._dialect_sessions -= session.dialect != CANONICAL
         self._per_ip.release(session.peer)
         if session.name is not None:
+            told = self._offline_told(session)
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
-            self._push(Offline, self._online.values(), out, user=session._name)
+            self._contacts.forget(session)
+            others = [other for other in told if other is not session]
+            self._push(Offline, others, out, user=session._name)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
+
+    def _offline_told(self, session: Session) -> Iterable[Session]:
+        """Who gets ``session``'s OFFLINE (spec 9.1), decided before it leaves."""
+        if len(self._online) <= self.limits.presence_all:
+            return list(self._online.values())
+        # Its room mates (told LEFT first) and those following its name,
+        # each once.
+        told: dict[Session, None] = {}
+        for key in session._rooms:
+            told.update(self._rooms[key].members)
+        told.update(dict.fromkeys(self._contacts.followers(session._key)))
+        return told
 
     def _close(self, session: Session, reason: str, text: str, out: Output) -> None:
         self._send(session, Closing(reason=reason, text=text), out)
