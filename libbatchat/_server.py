@@ -12,7 +12,6 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from ._events import (
     ServerPing,
     Who,
 )
+from ._fifo import Fifo
 from ._grammar import line
 from ._limits import (
     ConnectionCounter,
@@ -98,6 +98,38 @@ class Session:
     """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``,
     ``dialect`` and ``segmented`` (write each message on its own)."""
 
+    # Slots: a server may hold tens of thousands of these.
+    __slots__ = (
+        "_backlog",
+        "_backlog_bytes",
+        "_bucket",
+        "_claim",
+        "_connected_at",
+        "_failed_logins",
+        "_job",
+        "_job_command",
+        "_key",
+        "_last_rx",
+        "_lines",
+        "_name",
+        "_paused",
+        "_pinged",
+        "_pings",
+        "_rooms",
+        "_scheduled",
+        "_send_queue",
+        "_waiting_since",
+        "connection",
+        "dialect",
+        "id",
+        "keepalive",
+        "name",
+        "open",
+        "open_verbs",
+        "peer",
+        "segmented",
+    )
+
     def __init__(
         self, id: int, peer: str, limits: Limits, now: float, dialect: str = CANONICAL
     ) -> None:
@@ -126,7 +158,7 @@ class Session:
         self._key = ""
         self._name = ""
         self._rooms: dict[str, None] = {}
-        self._backlog: deque[tuple[_Item, int]] = deque()
+        self._backlog: Fifo[tuple[_Item, int]] = Fifo()
         self._backlog_bytes = 0
         self._job: Job | None = None
         self._job_command: Command | None = None
@@ -442,7 +474,7 @@ class ServerCore:
     def _pump(self, session: Session, now: float, out: Output) -> None:
         backlog = session._backlog
         while session.open and backlog and session._job is None:
-            item, size = backlog[0]
+            item, size = backlog.peek()
             if not session._bucket.take(now):
                 return
             backlog.popleft()

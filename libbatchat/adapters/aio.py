@@ -89,6 +89,20 @@ _READ_SIZE = 65536
 class _ServerProtocol(asyncio.BufferedProtocol):
     """One connection: bytes in to the core, the core's output out."""
 
+    # Slots (asyncio's protocol classes have them too): one of these per
+    # connection, and a server holds tens of thousands.
+    __slots__ = (
+        "closing",
+        "dialect",
+        "lost",
+        "meter",
+        "refused",
+        "server",
+        "session",
+        "transport",
+        "unsent",
+    )
+
     def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
         self.server = server
         self.dialect = dialect
@@ -96,8 +110,10 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
         # Lines for this peer not yet handed to the transport: the server
-        # joins them into one write per loop iteration (see Server.flush).
-        self.unsent: list[bytes] = []
+        # joins them into one write per loop iteration (see Server._flush).
+        # None, not an empty list, while there are none: that is most of the
+        # time, for most connections.
+        self.unsent: list[bytes] | None = None
         self.closing = False
         self.refused = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -142,7 +158,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
-        self.unsent.clear()
+        self.unsent = None
         if self.session is None:
             return
         session = self.session
@@ -161,7 +177,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         unsent = self.unsent
         if not unsent or self.transport is None:
             return
-        self.unsent = []
+        self.unsent = None
         if self.transport.is_closing():
             # Lost under us: nothing written now could reach the peer.
             return
@@ -428,9 +444,11 @@ class Server:
             if proto.transport.is_closing():
                 proto.lose()
                 continue
-            if not proto.unsent:
+            if proto.unsent is None:
+                proto.unsent = [data]
                 unflushed.append(proto)
-            proto.unsent.append(data)
+            else:
+                proto.unsent.append(data)
         if unflushed and self._flush_handle is None and self._loop is not None:
             self._flush_handle = self._loop.call_soon(self._flush)
         for session in out.pause:
@@ -461,7 +479,7 @@ class Server:
             if not proto.unsent or proto.closing or proto.transport is None:
                 continue
             if proto.transport.is_closing():
-                proto.unsent = []
+                proto.unsent = None
                 proto.lose()
                 continue
             proto.flush()
