@@ -63,6 +63,13 @@ ADAPTERS = (
 )
 
 
+def adapter_flags(adapter: str) -> list[str]:
+    """batchat-server's flags for an ``ADAPTERS`` entry ("uvloop": asyncio on it)."""
+    if adapter == "uvloop":
+        return ["--adapter", "asyncio", "--uvloop"]
+    return ["--adapter", adapter]
+
+
 def new_loop(adapter: str) -> asyncio.AbstractEventLoop:
     """A fresh event loop for ``adapter`` ("asyncio" or "uvloop")."""
     if adapter == "uvloop":

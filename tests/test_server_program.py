@@ -21,7 +21,7 @@ from libbatchat import Closing, Greeting, Login, Nick, Register, Reply, Who
 from libbatchat._config import describe
 from libbatchat._names import fold
 from libbatchat.adapters import threaded
-from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient
+from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient, adapter_flags
 
 _SCRIPT = Path(sys.executable).with_name("batchat-server")
 COMMAND = (
@@ -114,13 +114,6 @@ def programs(tmp_path: Path) -> Iterator[list[Program]]:
 @pytest.fixture(params=ADAPTERS)
 def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def adapter_flags(adapter: str) -> list[str]:
-    """The program's flags for an ``ADAPTERS`` entry ("uvloop": asyncio on it)."""
-    if adapter == "uvloop":
-        return ["--adapter", "asyncio", "--uvloop"]
-    return ["--adapter", adapter]
 
 
 def launch(
