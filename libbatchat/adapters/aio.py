@@ -181,7 +181,12 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         if self.transport.is_closing():
             # Lost under us: nothing written now could reach the peer.
             return
-        self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
+        if self.session is not None and self.session.segmented:
+            # Its dialect reads a message per segment: one write each.
+            for data in unsent:
+                self.transport.write(data)
+        else:
+            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def report_queue(self) -> None:
         if self.session is None or self.transport is None or self.closing:

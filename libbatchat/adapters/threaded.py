@@ -432,7 +432,12 @@ class Server:
                 else:
                     lines.append(data)
         for conn, lines in written.items():
-            conn.enqueue(lines[0] if len(lines) == 1 else b"".join(lines))
+            if conn.segmented:
+                # Its dialect reads a message per segment: no joining.
+                for data in lines:
+                    conn.enqueue(data)
+            else:
+                conn.enqueue(lines[0] if len(lines) == 1 else b"".join(lines))
         for session in out.pause:
             conn = self._conns.get(session)
             if conn is not None:
