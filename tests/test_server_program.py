@@ -336,7 +336,7 @@ def test_every_dialect_listener_beside_the_canonical_one(
     dialects = ("batchat1", "minichat", "slashchat", "chatsocket")
     listen = [arg for d in dialects for arg in ("--listen", f"{d}@{HOST}:0")]
     program = Program(
-        tmp_path, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        tmp_path, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
         *FAST_FLAGS, *listen,
     )  # fmt: skip
     programs.append(program)
@@ -382,7 +382,7 @@ def test_a_taken_dialect_port_is_one_clear_line(adapter: str) -> None:
         port = taken.getsockname()[1]
         spec = f"minichat@{HOST}:{port}"
         done = subprocess.run(
-            [*COMMAND, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+            [*COMMAND, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
              "--listen", spec],
             capture_output=True,
             check=False,

@@ -23,7 +23,7 @@ from libbatchat.conformance._model import (
 from libbatchat.conformance._session import CaseFailed, Session
 
 # The password ``Trial.account`` gives an account unless told otherwise.
-PASSWORD = "pw s3cret"
+PASSWORD = "pw-s3cret"
 
 
 def _contacts(a: Session, b: Session, text: str) -> None:
