@@ -55,6 +55,9 @@ class Limits:
     listen_backlog: int = _limit(
         0, "connections the system queues before accepting (0: its somaxconn)"
     )
+    presence_all: int = _limit(
+        100, "sessions up to which ONLINE/OFFLINE go to everyone (9.1)"
+    )
     scrypt_n: int = _limit(1 << 14, "scrypt cost for new passwords (power of 2)")
     scrypt_r: int = _limit(8, "scrypt block size for new passwords")
     scrypt_p: int = _limit(1, "scrypt parallelism for new passwords")

@@ -194,6 +194,16 @@ def _number_text(value: float) -> str:
     return short if float(short) == value else repr(value)
 
 
+def line(*words: str) -> bytes:
+    """Words already valid for their places, as one wire line, LF included.
+
+    No checks: the server builds its pushes from values it has validated
+    (names it accepted, text it parsed), so building and validating an
+    event for each recipient's line would only repeat that work.
+    """
+    return (" ".join(words) + "\n").encode("utf-8")
+
+
 def serialize(event: Event) -> bytes:
     """``event`` as one wire line, LF included."""
     if isinstance(event, Command | Push):
@@ -207,14 +217,14 @@ def serialize(event: Event) -> bytes:
             value = getattr(event, arg.name)
             if value is not None:
                 words.append(_wire(value))
-        line = " ".join(words)
     elif isinstance(event, Reply):
-        line = f"{event.tag}-{event.code}" + (f" {event.text}" if event.text else "")
+        words = [f"{event.tag}-{event.code}"]
+        if event.text:
+            words.append(event.text)
     elif isinstance(event, Greeting):
         words = [_GREETING_TAG, f"{PROTOCOL_NAME}/{event.version}"]
         for key, _ in GREETING_KEYS:
             words.append(f"{key}={_number_text(getattr(event, _field(key)))}")
-        line = " ".join(words)
     else:
         raise LocalProtocolError(f"{type(event).__name__} has no wire form")
-    return line.encode("utf-8") + b"\n"
+    return line(*words)

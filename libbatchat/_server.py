@@ -12,7 +12,6 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +50,8 @@ from ._events import (
     ServerPing,
     Who,
 )
-from ._grammar import serialize, unknown
+from ._fifo import Fifo
+from ._grammar import line, unknown
 from ._limits import (
     ConnectionCounter,
     KeyedWindows,
@@ -61,7 +61,8 @@ from ._limits import (
     address_key,
 )
 from ._lists import budget, page
-from ._names import fold
+from ._names import WallFormatter, fold
+from ._presence import Contacts
 from ._skeleton import skeleton
 from ._table import CODES, help_text, lookup
 
@@ -100,6 +101,9 @@ def _resembles(name: str, other: str, same: str, alike: str) -> str:
 
 _LOG_IN_FIRST = "log in with ENTRAR, NOVO or APELIDO; HELP explains them"
 
+# Built once: every CHAT that reaches someone gets this very reply.
+_DELIVERED = Reply(code=SENT, text="delivered")
+
 # What waits in a session's backlog: a command, or the error reply a bad
 # line earned.
 _Item = Command | Reply
@@ -108,6 +112,42 @@ _Item = Command | Reply
 class Session:
     """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``,
     ``dialect`` and ``segmented`` (write each message on its own)."""
+
+    # Slots: a server may hold tens of thousands of these.
+    __slots__ = (
+        "_account",
+        "_attempt",
+        "_backlog",
+        "_backlog_bytes",
+        "_bucket",
+        "_claim",
+        "_connected_at",
+        "_failed_logins",
+        "_job",
+        "_job_command",
+        "_key",
+        "_last_rx",
+        "_lines",
+        "_moved",
+        "_name",
+        "_paused",
+        "_pinged",
+        "_pings",
+        "_rooms",
+        "_scheduled",
+        "_send_queue",
+        "_skeleton",
+        "_waiting_since",
+        "connection",
+        "dialect",
+        "id",
+        "keepalive",
+        "name",
+        "open",
+        "open_verbs",
+        "peer",
+        "segmented",
+    )
 
     def __init__(
         self, id: int, peer: str, limits: Limits, now: float, dialect: str = CANONICAL
@@ -141,7 +181,7 @@ class Session:
         # JOINED lines for the rooms a takeover moved here, sent after PASS-214.
         self._moved: list[Joined] = []
         self._rooms: dict[str, None] = {}
-        self._backlog: deque[tuple[_Item, int]] = deque()
+        self._backlog: Fifo[tuple[_Item, int]] = Fifo()
         self._backlog_bytes = 0
         self._job: Job | None = None
         self._job_command: Command | None = None
@@ -230,12 +270,14 @@ class ServerCore:
         )
         self._clock = clock
         self._wall = wall
+        self._stamp = WallFormatter()
         lim = self.limits
         self._sessions: dict[Session, None] = {}
         # While no dialect session is connected, a push has one spelling.
         self._dialect_sessions = 0
         self._online: dict[str, Session] = {}
         self._rooms: dict[str, _Room] = {}
+        self._contacts: Contacts[Session] = Contacts()
         # Names being registered or taken as a guest while a Job runs: held
         # until finish(), even if the session is gone, so a guest can never
         # slip onto a name whose account is being created (and vice versa).
@@ -405,6 +447,15 @@ class ServerCore:
                 return when
         return None
 
+    def earliest_deadline(self) -> float | None:
+        """A cheap lower bound of ``next_deadline()``: the heap's first entry.
+
+        It may be stale (early), never late: an adapter whose timer is armed
+        no later than this needs no re-arming; one that fires early finds
+        nothing due and asks ``next_deadline()``.
+        """
+        return self._heap[0][0] if self._heap else None
+
     def shutdown(self, text: str = "server shutting down") -> Output:
         out = Output()
         closing = Closing(reason="shutdown", text=text)
@@ -464,7 +515,7 @@ class ServerCore:
     def _pump(self, session: Session, now: float, out: Output) -> None:
         backlog = session._backlog
         while session.open and backlog and session._job is None:
-            item, size = backlog[0]
+            item, size = backlog.peek()
             if not session._bucket.take(now):
                 return
             backlog.popleft()
@@ -752,12 +803,24 @@ class ServerCore:
                 return Reply(code=NOT_SENT, text=f"{target} is not online")
             address = "@"
             recipients = [other]
-        stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
-        message = Message(
-            sender=session._name, address=address, time=stamp, text=cmd.text
-        )
-        self._deliver(message, recipients, out)
-        return Reply(code=SENT, text="delivered")
+            if other is not session:
+                self._contacts.exchanged(session, session._key, other, other._key)
+        if self._dialect_sessions:
+            stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
+            message = Message(
+                sender=session._name, address=address, time=stamp, text=cmd.text
+            )
+            deliver(out.sends, message, recipients)
+        else:
+            data = line(
+                Message.WORD,
+                session._name,
+                address,
+                self._stamp(self._wall()),
+                cmd.text,
+            )
+            out.sends.extend([(recipient, data) for recipient in recipients])
+        return _DELIVERED
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
@@ -769,8 +832,7 @@ class ServerCore:
         if room is None:
             room = self._rooms[key] = _Room(cmd.room)
         if session not in room.members:
-            joined = Joined(room=room.display, user=session._name)
-            self._deliver(joined, room.members, out)
+            self._push(Joined, room.members, out, room=room.display, user=session._name)
             room.members[session] = None
             session._rooms[key] = None
             log.info("%s joined %s", session._name, room.display)
@@ -819,7 +881,13 @@ class ServerCore:
         session._key = fold(name)
         session._skeleton = skeleton(name)
         session._account = kind == "account"
-        self._deliver(Online(user=name), self._online.values(), out)
+        if len(self._online) < self.limits.presence_all:
+            told: Iterable[Session] = self._online.values()
+        else:
+            # A new session follows no one yet, so only those following the
+            # name, from its earlier sessions, are told.
+            told = self._contacts.followers(session._key)
+        self._push(Online, told, out, user=name)
         self._online[session._key] = session
         self._looks[session._skeleton] = session
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
@@ -829,8 +897,7 @@ class ServerCore:
         del room.members[session]
         del session._rooms[key]
         if room.members:
-            left = Left(room=room.display, user=session._name)
-            self._deliver(left, room.members, out)
+            self._push(Left, room.members, out, room=room.display, user=session._name)
         else:
             del self._rooms[key]
         log.info("%s left %s", session._name, room.display)
@@ -844,13 +911,28 @@ class ServerCore:
         self._dialect_sessions -= session.dialect != CANONICAL
         self._per_ip.release(session.peer)
         if session.name is not None:
+            told = self._offline_told(session)
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
             del self._looks[session._skeleton]
-            self._deliver(Offline(user=session.name), self._online.values(), out)
+            self._contacts.forget(session)
+            others = [other for other in told if other is not session]
+            self._push(Offline, others, out, user=session._name)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
+
+    def _offline_told(self, session: Session) -> Iterable[Session]:
+        """Who gets ``session``'s OFFLINE (spec 9.1), decided before it leaves."""
+        if len(self._online) <= self.limits.presence_all:
+            return list(self._online.values())
+        # Its room mates (told LEFT first) and those following its name,
+        # each once.
+        told: dict[Session, None] = {}
+        for key in session._rooms:
+            told.update(self._rooms[key].members)
+        told.update(dict.fromkeys(self._contacts.followers(session._key)))
+        return told
 
     def _close(self, session: Session, reason: str, text: str, out: Output) -> None:
         self._send(session, Closing(reason=reason, text=text), out)
@@ -867,12 +949,24 @@ class ServerCore:
             self._end(session, f"{session.dialect} hung up", out)
             out.closes.append(session)
 
-    def _deliver(self, push: Push, recipients: Iterable[Session], out: Output) -> None:
+    def _push(
+        self,
+        kind: type[Push],
+        recipients: Iterable[Session],
+        out: Output,
+        **values: str,
+    ) -> None:
+        """Push ``kind`` with ``values`` (already valid, in table order).
+
+        While only canonical sessions are connected, the line is written
+        straight from the values, once for all recipients; a dialect session
+        needs the event, to spell it its own way.
+        """
         if self._dialect_sessions:
-            deliver(out.sends, push, recipients)
+            deliver(out.sends, kind(**values), recipients)
         else:
-            line = serialize(push)
-            out.sends.extend([(recipient, line) for recipient in recipients])
+            data = line(kind.WORD, *values.values())
+            out.sends.extend([(recipient, data) for recipient in recipients])
 
     def _send(self, session: Session, event: Event, out: Output) -> None:
         data = session.connection.send(event)

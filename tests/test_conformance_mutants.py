@@ -55,6 +55,8 @@ DM = {
     "grammar/case-insensitive-names",
     "pushes/kinds",
     "pushes/from-time",
+    "presence/online-notice",
+    "presence/quit-notice",
     "messages/dm-only-target",
     "messages/dm-self",
     "limits/flood-burst",
@@ -98,10 +100,11 @@ EXPECTED: dict[str, set[str]] = {
         "rooms/notices-stay-in-room",
         "example/walkthrough",
     },
+    # The walkthrough accepts a login unannounced: a large server may not
+    # tell strangers (9.1).
     "no-online-notices": {
         "pushes/kinds",
         "presence/online-notice",
-        "example/walkthrough",
     },
     "chunk-lines": {"framing/split-bytes"},
     "crlf-kept": {"framing/crlf", "framing/blank-lines"},

@@ -66,6 +66,7 @@ def test_default_core_has_default_limits_and_memory_store() -> None:
     assert core.limits == Limits()
     assert isinstance(core.accounts, MemoryStore)
     assert core.next_deadline() is None
+    assert core.earliest_deadline() is None
 
 
 # -- NOVO ----------------------------------------------------------------------
@@ -887,6 +888,19 @@ def test_next_deadline_follows_the_earliest_session() -> None:
     b.send(Quit())
     a.send(Quit())
     assert net.core.next_deadline() is None
+
+
+def test_earliest_deadline_is_never_later_than_the_next() -> None:
+    # Adapters re-arm their timer by this cheap peek; it may be early (a
+    # stale entry), never late.
+    net = Net()
+    a = net.connect()
+    assert net.core.earliest_deadline() == net.core.next_deadline() == 1030.0
+    a.ask(Nick(nick="a"))
+    earliest = net.core.earliest_deadline()
+    assert earliest is not None and earliest <= 1030.0
+    assert net.core.next_deadline() == 1090.0
+    assert net.core.earliest_deadline() == 1090.0
 
 
 def test_tick_skips_stale_entries() -> None:

@@ -21,7 +21,7 @@ from libbatchat import Closing, Greeting, Login, Nick, Register, Reply, Who
 from libbatchat._config import describe
 from libbatchat._names import fold
 from libbatchat.adapters import threaded
-from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient
+from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient, adapter_flags
 
 _SCRIPT = Path(sys.executable).with_name("batchat-server")
 COMMAND = (
@@ -123,7 +123,7 @@ def launch(
         tmp_path,
         "--port", "0",
         "--db", str(db),
-        "--adapter", adapter,
+        *adapter_flags(adapter),
         *FAST_FLAGS,
         *extra,
     )  # fmt: skip
@@ -289,7 +289,14 @@ def test_port_in_use_is_one_clear_line(
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [*COMMAND, "--port", str(port), "--db", ":memory:", "--adapter", adapter],
+            [
+                *COMMAND,
+                "--port",
+                str(port),
+                "--db",
+                ":memory:",
+                *adapter_flags(adapter),
+            ],
             capture_output=True,
             check=False,
             text=True,
@@ -311,7 +318,7 @@ def test_unwritable_database_is_one_clear_line(
         (tmp_path / "file").write_text("")
         db = tmp_path / "file" / "accounts.db"
     done = subprocess.run(
-        [*COMMAND, "--port", "0", "--db", str(db), "--adapter", adapter],
+        [*COMMAND, "--port", "0", "--db", str(db), *adapter_flags(adapter)],
         capture_output=True,
         check=False,
         text=True,
@@ -329,7 +336,7 @@ def test_every_dialect_listener_beside_the_canonical_one(
     dialects = ("batchat1", "minichat", "slashchat", "chatsocket")
     listen = [arg for d in dialects for arg in ("--listen", f"{d}@{HOST}:0")]
     program = Program(
-        tmp_path, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        tmp_path, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
         *FAST_FLAGS, *listen,
     )  # fmt: skip
     programs.append(program)
@@ -375,7 +382,7 @@ def test_a_taken_dialect_port_is_one_clear_line(adapter: str) -> None:
         port = taken.getsockname()[1]
         spec = f"minichat@{HOST}:{port}"
         done = subprocess.run(
-            [*COMMAND, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+            [*COMMAND, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
              "--listen", spec],
             capture_output=True,
             check=False,

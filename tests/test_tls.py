@@ -28,6 +28,7 @@ from tests.adapters_harness import (
     Serve,
     SyncClient,
     ThreadedClient,
+    adapter_flags,
     serve,
 )
 from tests.test_server_program import FAST_FLAGS, Program
@@ -150,7 +151,7 @@ def test_program_with_tls_passes_conformance(
 ) -> None:
     program = Program(
         tmp_path,
-        "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
         "--tls-cert", str(certificate.cert), "--tls-key", str(certificate.key),
         *FAST_FLAGS,
     )  # fmt: skip

@@ -80,8 +80,28 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
 # -- server -------------------------------------------------------------------
 
 
-class _ServerProtocol(asyncio.Protocol):
+# What one read may take. Reads land in one buffer the server reuses (the
+# loop runs one callback at a time), instead of a fresh 256 KiB bytes object
+# allocated, and given back to the allocator, on every read.
+_READ_SIZE = 65536
+
+
+class _ServerProtocol(asyncio.BufferedProtocol):
     """One connection: bytes in to the core, the core's output out."""
+
+    # Slots (asyncio's protocol classes have them too): one of these per
+    # connection, and a server holds tens of thousands.
+    __slots__ = (
+        "closing",
+        "dialect",
+        "lost",
+        "meter",
+        "refused",
+        "server",
+        "session",
+        "transport",
+        "unsent",
+    )
 
     def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
         self.server = server
@@ -89,6 +109,11 @@ class _ServerProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Lines for this peer not yet handed to the transport: the server
+        # joins them into one write per loop iteration (see Server._flush).
+        # None, not an empty list, while there are none: that is most of the
+        # time, for most connections.
+        self.unsent: list[bytes] | None = None
         self.closing = False
         self.refused = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -111,9 +136,13 @@ class _ServerProtocol(asyncio.Protocol):
         log.debug("transport open %s (session %d)", peer, session.id)
         self.server.apply(out)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         # Once closing, input is read and dropped (see close()).
         if self.session is not None and not self.closing:
+            data = bytes(self.server.read_buffer[:nbytes])
             self.server.apply(self.server.core.receive(self.session, data))
 
     def eof_received(self) -> bool:
@@ -129,6 +158,7 @@ class _ServerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+        self.unsent = None
         if self.session is None:
             return
         session = self.session
@@ -141,6 +171,22 @@ class _ServerProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.report_queue()
+
+    def flush(self) -> None:
+        """Hand the lines queued for this peer to the transport in one write."""
+        unsent = self.unsent
+        if not unsent or self.transport is None:
+            return
+        self.unsent = None
+        if self.transport.is_closing():
+            # Lost under us: nothing written now could reach the peer.
+            return
+        if self.session is not None and self.session.segmented:
+            # Its dialect reads a message per segment: one write each.
+            for data in unsent:
+                self.transport.write(data)
+        else:
+            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def report_queue(self) -> None:
         if self.session is None or self.transport is None or self.closing:
@@ -162,6 +208,8 @@ class _ServerProtocol(asyncio.Protocol):
         """
         if self.closing or self.transport is None:
             return
+        # Its last lines (the reply, the CLOSING push) go out before the close.
+        self.flush()
         self.closing = True
         transport = self.transport
         if transport.is_closing():
@@ -245,6 +293,12 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
+        self.read_buffer = memoryview(bytearray(_READ_SIZE))
+        # Connections with lines in ``unsent``, written out by _flush() once
+        # per loop iteration: a peer then gets one send() for all the lines
+        # this iteration produced for it, not one per line.
+        self._unflushed: list[_ServerProtocol] = []
+        self._flush_handle: asyncio.Handle | None = None
         self._applying = False
         self._closed = False
         self._stopped = asyncio.Event()
@@ -385,16 +439,23 @@ class Server:
         self._arm_timer()
 
     def _apply_one(self, out: Output) -> None:
-        written: dict[Session, _ServerProtocol] = {}
+        protocols, unflushed = self.protocols, self._unflushed
         for session, data in out.sends:
-            proto = self.protocols.get(session)
-            if proto is None or proto.closing or proto.transport is None:
+            proto = protocols.get(session)
+            if proto is None or proto.closing:
+                continue
+            if proto.transport is None:
                 continue
             if proto.transport.is_closing():
                 proto.lose()
                 continue
-            proto.transport.write(data)
-            written[session] = proto
+            if proto.unsent is None:
+                proto.unsent = [data]
+                unflushed.append(proto)
+            else:
+                proto.unsent.append(data)
+        if unflushed and self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
         for session in out.pause:
             proto = self.protocols.get(session)
             # A closing connection keeps reading: it is draining.
@@ -411,12 +472,22 @@ class Server:
                 proto.transport.resume_reading()
         for session in out.closes:
             proto = self.protocols.get(session)
-            written.pop(session, None)
             if proto is not None:
                 proto.close()
         for job in out.jobs:
             self._start_job(job)
-        for proto in written.values():
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        unflushed, self._unflushed = self._unflushed, []
+        for proto in unflushed:
+            if not proto.unsent or proto.closing or proto.transport is None:
+                continue
+            if proto.transport.is_closing():
+                proto.unsent = None
+                proto.lose()
+                continue
+            proto.flush()
             proto.report_queue()
 
     def _start_job(self, job: Job) -> None:
@@ -440,7 +511,17 @@ class Server:
         future.add_done_callback(done)
 
     def _arm_timer(self) -> None:
-        deadline = self.core.next_deadline()
+        # After most core calls nothing is due sooner than the armed timer,
+        # and the heap's earliest entry says so without the work of
+        # next_deadline(); stale entries only make the timer fire early.
+        earliest = self.core.earliest_deadline()
+        if earliest is None or (
+            self._timer_at is not None and earliest >= self._timer_at
+        ):
+            return
+        self._set_timer(earliest)
+
+    def _set_timer(self, deadline: float | None) -> None:
         if deadline == self._timer_at:
             return
         if self._timer is not None:
@@ -455,6 +536,7 @@ class Server:
         self._timer = None
         self._timer_at = None
         self.apply(self.core.tick())
+        self._set_timer(self.core.next_deadline())
 
     # -- shutting down ----------------------------------------------------------
 
@@ -505,8 +587,7 @@ class _ClientProtocol(asyncio.Protocol):
         self.client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.client._transport = transport
+        self.client._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.client._receive(data)

@@ -332,7 +332,12 @@ def example(t: Trial) -> None:
     c = t.connect("ana")
     c.do(Register(user=ana, password=password), Outcome.REGISTERED)
     c.do(Login(user=ana, password=password), Outcome.LOGGED_IN)
-    bruno.expect(Online(user=ana))
+    # Section 12 runs on a small server, where bruno hears ana log in; on a
+    # larger one he need not (9.1: they have not chatted yet).
+    bruno.sync()
+    heard = bruno.take_all()
+    if heard not in ([], [Online(user=ana)]):
+        raise CaseFailed(f"after ana's login expected ONLINE {ana} or nothing: {heard}")
     c.do(Send(target=bruno.name or "", text=f"oi, tudo bem? {t.prefix}"), Outcome.SENT)
     bruno.expect(Message(sender=ana, address="@", text=f"oi, tudo bem? {t.prefix}"))
     c.do(Join(room=room), Outcome.JOINED)
