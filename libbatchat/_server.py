@@ -60,6 +60,7 @@ from ._limits import (
     address_key,
 )
 from ._names import fold
+from ._stats import CoreStats, RoomStats, SessionStats
 from ._table import CODES
 
 log = logging.getLogger("libbatchat.server")
@@ -224,6 +225,8 @@ class ServerCore:
         self._heap: list[tuple[float, int, Session]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
+        self.connections_total = 0
+        self.messages_total = 0
         self._dummy = dummy_record(n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p)
         self._greeting = Greeting(
             max_line=lim.max_line,
@@ -251,6 +254,27 @@ class ServerCore:
         """The live sessions, oldest first."""
         return self._sessions.keys()
 
+    def stats(self) -> CoreStats:
+        """Sessions, rooms and counters now (for a monitor; changes nothing)."""
+        rooms = sorted(self._rooms.items())
+        return CoreStats(
+            sessions=tuple(
+                SessionStats(
+                    id=s.id,
+                    peer=s.peer,
+                    name=s.name,
+                    rooms=tuple(self._rooms[k].display for k in s._rooms),
+                )
+                for s in self._sessions
+            ),
+            rooms=tuple(
+                RoomStats(name=r.display, members=tuple(m._name for m in r.members))
+                for _, r in rooms
+            ),
+            connections=self.connections_total,
+            messages=self.messages_total,
+        )
+
     # -- entry points ---------------------------------------------------------
 
     def connect(self, peer: str, dialect: str = CANONICAL) -> tuple[Session, Output]:
@@ -274,6 +298,7 @@ class ServerCore:
             return session, out
         self._sessions[session] = None
         self._dialect_sessions += dialect != CANONICAL
+        self.connections_total += 1
         self._send(session, self._greeting, out)
         log.info(
             "session %d connected from %s%s",
@@ -616,6 +641,7 @@ class ServerCore:
             sender=session._name, address=address, time=stamp, text=cmd.text
         )
         self._deliver(message, recipients, out)
+        self.messages_total += 1
         return Reply(code=SENT, text="delivered")
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
