@@ -27,7 +27,7 @@ from libbatchat.client import (
     Offline,
     Status,
 )
-from tests.gui_harness import (  # noqa: F401 (fixtures)
+from tests.gui_harness import (
     HOST,
     Network,
     display,
@@ -124,6 +124,7 @@ def test_guest_chats_in_a_room_and_a_dm(
     pump(root, lambda: shown(app, "#geral", "bruno joined #geral"), "the join notice")
     pump(root, lambda: "bruno" in chat.members.get(0, "end"), "bruno as a member")
     pump(root, lambda: "bruno" in chat.people.get(0, "end"), "bruno online")
+    pump(root, lambda: ("#geral", 2) in chat.room_rows(), "the count to follow")
 
     enter(root, app, "oi bruno, tudo bem?")
     pump(
@@ -308,6 +309,7 @@ def test_survives_a_server_restart(
     pump(
         root, lambda: chat.state_text.get().startswith("reconnecting"), "the countdown"
     )
+    shoot(root, "reconnecting", screens)
     restarted = net.server(port)
     try:
         pump(root, lambda: shown(app, "#sala", "rejoined #sala"), "the rejoin")

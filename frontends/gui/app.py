@@ -76,7 +76,9 @@ class App:
         root.title("BatChat")
         root.minsize(720, 420)
         root.protocol("WM_DELETE_WINDOW", self.quit)
-        ttk.Style(root).theme_use("clam")
+        style = ttk.Style(root)
+        style.theme_use("clam")
+        root.configure(background=style.lookup("TFrame", "background"))
         self.bridge.start()
         if identity is not None:
             self.connect(address, identity)

@@ -179,6 +179,12 @@ class ChatScreen(ttk.Frame):
         for name, count in rooms:
             self.rooms.insert("", "end", iid=fold(name), text=name, values=(count,))
 
+    def set_room_count(self, name: str, count: int) -> None:
+        if self.rooms.exists(fold(name)):
+            self.rooms.item(fold(name), text=name, values=(count,))
+        else:
+            self.rooms.insert("", "end", iid=fold(name), text=name, values=(count,))
+
     def room_rows(self) -> list[tuple[str, int]]:
         return [
             (self.rooms.item(iid, "text"), int(self.rooms.item(iid, "values")[0]))

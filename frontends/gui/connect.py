@@ -99,7 +99,12 @@ class ConnectScreen(ttk.Frame):
     def _mode_changed(self) -> None:
         guest = self.mode.get() == "guest"
         self.name_label.configure(text="Nickname" if guest else "User name")
-        self.password_entry.configure(state="disabled" if guest else "normal")
+        # A guest has no password: the row goes away rather than sit greyed.
+        for widget in (self.password_label, self.password_entry):
+            if guest:
+                widget.grid_remove()
+            else:
+                widget.grid()
 
     def focus_first(self) -> None:
         empty = next(

@@ -20,18 +20,18 @@ EVERYONE = "*"
 
 # Dark enough to read on white, far enough apart to tell nicks apart.
 PALETTE = (
-    "#c0392b",
-    "#2471a3",
-    "#1e8449",
-    "#8e44ad",
-    "#b9770e",
-    "#117a65",
-    "#a93226",
-    "#5b2c6f",
-    "#1f618d",
-    "#7d6608",
-    "#943126",
-    "#0e6655",
+    "#c0392b",  # red
+    "#1f5fbf",  # blue
+    "#1e8449",  # green
+    "#8e44ad",  # purple
+    "#d35400",  # orange
+    "#138d90",  # teal
+    "#b0306a",  # magenta
+    "#34495e",  # slate
+    "#7d6608",  # olive
+    "#6e2c00",  # brown
+    "#2e86c1",  # sky
+    "#5b7d1a",  # moss
 )
 
 

@@ -317,13 +317,16 @@ def run_monitor(
         root.destroy()
         logging.getLogger().removeHandler(log_queue)
         raise
-    on_listening(server.port)
-    ttk.Style(root).theme_use("clam")
+    style = ttk.Style(root)
+    style.theme_use("clam")
+    root.configure(background=style.lookup("TFrame", "background"))
     monitor = Monitor(root, server, bridge, log_queue)
     monitor.pack(fill="both", expand=True)
     root.geometry("980x640")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: root.after(0, monitor.close))
+    # Announced only now, so a signal sent as soon as it is read is handled.
+    on_listening(server.port)
     try:
         root.mainloop()
     finally:

@@ -7,6 +7,7 @@ thread, whose replies come back here on the Tk thread.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -141,6 +142,9 @@ class ChatSession:
             self._snapshot_pending = False
             self.snapshot = snapshot
             self.screen.show_people(snapshot.online)
+            # My rooms' counts are known exactly; others wait for Refresh.
+            for room, members in snapshot.rooms:
+                self.screen.set_room_count(room, len(members))
             self._show_members()
             if self._snapshot_again:
                 self._snapshot_again = False
@@ -347,6 +351,6 @@ class ChatSession:
         if self.reconnect_at is None or not self.screen.winfo_exists():
             return
         left = max(0.0, self.reconnect_at - time.monotonic())
-        self.screen.state_text.set(f"reconnecting in {left:.0f} s")
+        self.screen.state_text.set(f"reconnecting in {math.ceil(left)} s")
         if left > 0:
             self.screen.after(250, self.countdown)
