@@ -190,7 +190,7 @@ def test_batchat_server_monitor_program(display: str) -> None:
 
 
 def test_monitor_needs_the_asyncio_adapter_and_a_display() -> None:
-    bad = subprocess.run(
+    bad = subprocess.run(  # noqa: PLW1510 (the exit status is the point)
         [
             sys.executable,
             "-m",
@@ -206,7 +206,7 @@ def test_monitor_needs_the_asyncio_adapter_and_a_display() -> None:
     assert bad.returncode == 2
     assert "--monitor runs the asyncio adapter" in bad.stderr
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    nodisplay = subprocess.run(
+    nodisplay = subprocess.run(  # noqa: PLW1510
         [
             sys.executable,
             "-m",
