@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
-from libbatchat import Chat, Join
+from libbatchat import Chat, Join, Nick
 from libbatchat._stats import CoreStats, RoomStats, SessionStats
+from libbatchat.adapters import aio
 from tests.server_harness import FAST, Net
 
 
@@ -49,3 +51,42 @@ def test_refused_connections_are_not_counted() -> None:
     net.connect("10.0.0.1:1")
     net.connect("10.0.0.1:2")  # refused: too many from one address
     assert net.core.stats().connections == 1
+
+
+def test_aio_server_stops_and_starts_listening() -> None:
+    async def main() -> None:
+        async with asyncio.timeout(30):
+            server = aio.Server("127.0.0.1", 0)
+            await server.start()
+            port = server.port
+            async with aio.Client.connect("127.0.0.1", port) as ana:
+                assert (await ana.request(Nick(nick="ana"))).ok
+                stats = server.stats()
+                assert stats.listening
+                assert stats.address == f"127.0.0.1:{port}"
+                (session,) = stats.core.sessions
+                assert session.name == "ana"
+                assert session.queued == 0
+                server.stop_listening()
+                server.stop_listening()  # twice: no harm
+                assert not server.stats().listening
+                try:
+                    await aio.Client.connect("127.0.0.1", port)
+                except ConnectionRefusedError:
+                    pass
+                else:
+                    raise AssertionError("connected while not listening")
+                # The session already open carries on.
+                assert (await ana.request(Nick(nick="x"))).code == 701
+                await server.start_listening()
+                await server.start_listening()  # twice: no harm
+                assert server.port == port
+                async with aio.Client.connect("127.0.0.1", port) as bia:
+                    assert (await bia.request(Nick(nick="bia"))).ok
+            server.stop_listening()
+            await server.close()
+            assert not server.stats().listening
+            await server.start_listening()  # closed for good: nothing happens
+            assert not server.stats().listening
+
+    asyncio.run(main())
