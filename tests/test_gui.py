@@ -331,3 +331,29 @@ def test_survives_a_server_restart(
         close(root, app)
     finally:
         net.run(restarted.close())
+
+
+def test_two_windows_chat_in_a_room_and_directly(
+    root: tk.Tk, server: aio.Server
+) -> None:
+    other = tk.Tk()
+    ana = make_app(root, server, identity=Guest("ana"), rooms=("#geral",))
+    bruno = make_app(other, server, identity=Guest("bruno"), rooms=("#geral",))
+    try:
+        logged_in(root, ana)
+        logged_in(other, bruno)
+        pump(root, lambda: shown(ana, "#geral", "bruno joined #geral"), "the notice")
+        enter(root, ana, "oi, bruno")
+        pump(other, lambda: shown(bruno, "#geral", "<ana> oi, bruno"), "the room line")
+        assert bruno.session is not None
+        assert bruno.session.direct("ana") is not None
+        enter(other, bruno, "só pra você")
+        pump(root, lambda: shown(ana, "bruno", "<bruno> só pra você"), "the DM")
+        assert not shown(ana, "#geral", "só pra você")
+        close(other, bruno)
+        pump(root, lambda: shown(ana, "#geral", "bruno left #geral"), "the leave")
+        pump(root, lambda: shown(ana, "bruno", "bruno went offline"), "offline")
+        close(root, ana)
+    finally:
+        if not bruno.closed:
+            other.destroy()

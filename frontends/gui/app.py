@@ -27,6 +27,7 @@ from libbatchat.client import (
     ClientError,
     Guest,
     Identity,
+    Push,
     Update,
     parse_address,
 )
@@ -73,6 +74,7 @@ class App:
         self.closing = False
         self.closed = False
         self._give_up: str | None = None
+        self._early: list[Push] = []
         root.title("BatChat")
         root.minsize(720, 420)
         root.protocol("WM_DELETE_WINDOW", self.quit)
@@ -115,6 +117,7 @@ class App:
             lambda: Client(address, identity=identity, rooms=self.rooms, **options)
         )
         self.client = client
+        self._early = []
         self.bridge.follow(client)
         self.bridge.run(
             client.start(), lambda _none: self._logged_in(client), self._refused
@@ -139,12 +142,20 @@ class App:
         self.chat.pack(fill="both", expand=True)
         self.root.geometry("1000x640")
         self.session = ChatSession(self.chat, self.bridge, client, self.quit)
+        early, self._early = self._early, []
+        for push in early:
+            self.session.update(push)
         self.root.title(f"BatChat - {self.session.me} on {self.address}")
         self.chat.entry.focus_set()
 
     def _update(self, update: Update) -> None:
-        if self.session is not None and not self.closing:
+        if self.closing:
+            return
+        if self.session is not None:
             self.session.update(update)
+        elif isinstance(update, Push):
+            # Logged in, window not built yet: a DM or a join can come now.
+            self._early.append(update)
 
     # -- the end ----------------------------------------------------------------
 
