@@ -18,6 +18,7 @@ import os
 import select
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -161,7 +162,8 @@ class Peer:
         self.client: Client = net.thread.call(
             lambda: Client(address, identity=identity, rooms=rooms)
         )
-        net.thread.call(lambda: self.client.subscribe(self.updates.append))
+        self._changed = threading.Condition()
+        net.thread.call(lambda: self.client.subscribe(self._got))
         net.run(self.client.start())
 
     def say(self, target: str, text: str) -> None:
@@ -169,6 +171,17 @@ class Peer:
 
     def seen(self, test: Callable[[Update], bool]) -> bool:
         return any(test(u) for u in list(self.updates))
+
+    def _got(self, update: Update) -> None:
+        with self._changed:
+            self.updates.append(update)
+            self._changed.notify_all()
+
+    def wait(self, test: Callable[[Update], bool], what: str) -> None:
+        """Block until an update passes ``test`` (for tests without a Tk loop)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.seen(test), WAIT):
+                raise AssertionError(f"timed out waiting for {what}")
 
     def quit(self) -> None:
         self.net.run(self.client.quit())

@@ -7,6 +7,11 @@ loop until a condition holds (``pump``), never by sleeping.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import tkinter as tk
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +34,7 @@ from libbatchat.client import (
 )
 from tests.gui_harness import (
     HOST,
+    WAIT,
     Network,
     display,
     net,
@@ -357,3 +363,71 @@ def test_two_windows_chat_in_a_room_and_directly(
     finally:
         if not bruno.closed:
             other.destroy()
+
+
+def test_the_batchat_gui_program(
+    display: str, server: aio.Server, net: Network
+) -> None:
+    xdotool = shutil.which("xdotool")
+    if xdotool is None:
+        pytest.skip("xdotool is not installed (apt-get install xdotool)")
+    peer = net.peer(server, "pat", rooms=("#geral",))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "frontends.gui",
+            f"{HOST}:{server.port}",
+            "--nick",
+            "zed",
+            "--join",
+            "#geral",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DISPLAY": display},
+    )
+    try:
+        peer.wait(lambda u: u == Joined(room="#geral", user="zed"), "zed to join")
+        found = subprocess.run(
+            [xdotool, "search", "--sync", "--name", "^BatChat - zed on "],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=True,
+        )
+        window = found.stdout.split()[0]
+        subprocess.run(
+            [
+                xdotool,
+                "windowfocus",
+                "--sync",
+                window,
+                "type",
+                "--delay",
+                "2",
+                "typed for real",
+            ],
+            timeout=WAIT,
+            check=True,
+        )
+        subprocess.run([xdotool, "key", "Return"], timeout=WAIT, check=True)
+        peer.wait(
+            lambda u: (
+                isinstance(u, Message)
+                and u.text == "typed for real"
+                and u.sender == "zed"
+                and u.address == "#geral"
+            ),
+            "the line typed in the window",
+        )
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the window says goodbye
+        _out, err = proc.communicate(timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    peer.wait(lambda u: u == Offline(user="zed"), "zed to go offline")
+    peer.quit()

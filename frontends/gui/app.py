@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from tkinter import ttk
 from typing import Any
 
-from libbatchat import LocalProtocolError, __version__
+from libbatchat import Join, LocalProtocolError, __version__
 from libbatchat.client import (
     DEFAULT_PORT,
     Account,
@@ -238,8 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         address = parse_address(args.server)
         identity, mode = identity_from(args, os.environ)
+        for room in args.join:
+            Join(room=room)
     except ValueError as exc:
         parser.error(str(exc))
+    except LocalProtocolError as exc:
+        parser.error(f"--join: {exc}")
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -259,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             user=args.user or args.nick or "",
             rooms=args.join,
         )
-    except (ValueError, LocalProtocolError) as exc:
+    except ValueError as exc:
         root.destroy()
         parser.error(str(exc))
     # Ctrl-C in the terminal closes the window as the close button does.
