@@ -14,10 +14,12 @@ is set (``python -m tests.gui_screenshots`` does that).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import select
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +93,9 @@ def root(display: str) -> Iterator[tk.Tk]:
     yield window
     with contextlib.suppress(tk.TclError):  # the program closed its window
         window.destroy()
+    # The windows' objects are cyclic garbage now; collect them here, on the
+    # Tk thread: a Tk variable freed on another thread complains.
+    gc.collect()
 
 
 @pytest.fixture
@@ -185,6 +190,33 @@ class Peer:
 
     def quit(self) -> None:
         self.net.run(self.client.quit())
+
+
+@contextlib.contextmanager
+def program(args: list[str], display: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``python -m args...`` on ``display``; killed if the test fails."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DISPLAY": display},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def ended(proc: subprocess.Popen[str], signum: int) -> str:
+    """Send ``signum``, expect a clean exit 0 without a traceback; the stderr."""
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    return err
 
 
 def shoot(root: tk.Misc, name: str, artifacts: Path) -> Path | None:

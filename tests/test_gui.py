@@ -37,7 +37,9 @@ from tests.gui_harness import (
     WAIT,
     Network,
     display,
+    ended,
     net,
+    program,
     pump,
     root,
     screens,
@@ -372,22 +374,15 @@ def test_the_batchat_gui_program(
     if xdotool is None:
         pytest.skip("xdotool is not installed (apt-get install xdotool)")
     peer = net.peer(server, "pat", rooms=("#geral",))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "frontends.gui",
-            f"{HOST}:{server.port}",
-            "--nick",
-            "zed",
-            "--join",
-            "#geral",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DISPLAY": display},
-    )
-    try:
+    command = [
+        "frontends.gui",
+        f"{HOST}:{server.port}",
+        "--nick",
+        "zed",
+        "--join",
+        "#geral",
+    ]
+    with program(command, display) as proc:
         peer.wait(lambda u: u == Joined(room="#geral", user="zed"), "zed to join")
         found = subprocess.run(
             [xdotool, "search", "--sync", "--name", "^BatChat - zed on "],
@@ -421,13 +416,6 @@ def test_the_batchat_gui_program(
             ),
             "the line typed in the window",
         )
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: the window says goodbye
-        _out, err = proc.communicate(timeout=WAIT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+        ended(proc, signal.SIGINT)  # Ctrl-C: the window says goodbye
     peer.wait(lambda u: u == Offline(user="zed"), "zed to go offline")
     peer.quit()

@@ -23,7 +23,9 @@ from tests.gui_harness import (
     WAIT,
     Network,
     display,
+    ended,
     net,
+    program,
     pump,
     root,
     screens,
@@ -156,37 +158,17 @@ def _line(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.readline()
 
 
+MONITOR = ["frontends.server", "--monitor", "--port", "0", "--db", ":memory:"]
+
+
 def test_batchat_server_monitor_program(display: str) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "frontends.server",
-            "--monitor",
-            "--port",
-            "0",
-            "--db",
-            ":memory:",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DISPLAY": display},
-    )
-    try:
+    with program(MONITOR, display) as proc:
         line = _line(proc)
         assert line.startswith("batchat-server listening on 127.0.0.1:"), line
         port = int(line.split()[3].rsplit(":", 1)[1])
         assert greeted(port).startswith(b"OLA-100 ")
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=WAIT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+        err = ended(proc, signal.SIGTERM)
     assert "monitor closed: shutting down" in err
-    assert "Traceback" not in err
 
 
 def test_monitor_needs_the_asyncio_adapter_and_a_display() -> None:
@@ -207,16 +189,7 @@ def test_monitor_needs_the_asyncio_adapter_and_a_display() -> None:
     assert "--monitor runs the asyncio adapter" in bad.stderr
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     nodisplay = subprocess.run(  # noqa: PLW1510
-        [
-            sys.executable,
-            "-m",
-            "frontends.server",
-            "--monitor",
-            "--port",
-            "0",
-            "--db",
-            ":memory:",
-        ],
+        [sys.executable, "-m", *MONITOR],
         capture_output=True,
         text=True,
         timeout=WAIT,
