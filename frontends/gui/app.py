@@ -9,7 +9,6 @@ and stops the network thread before the window goes.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import signal
@@ -270,10 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C in the terminal closes the window as the close button does.
     signal.signal(signal.SIGINT, lambda *_: root.after(0, app.quit))
     root.mainloop()
-    # Free the window's objects on this thread (a Tk variable collected on the
-    # network thread, still stopping, would complain).
-    del app, root
-    gc.collect()
     return 0
 
 
