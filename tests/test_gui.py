@@ -290,6 +290,10 @@ def test_bad_input_is_refused_in_the_window(
     enter(root, app, "/join no spaces allowed")
     pump(root, lambda: len(lines(app, EVERYONE)) >= 3, "the bad room name")
     assert "room" in lines(app, EVERYONE)[-1].lower()
+    enter(root, app, "/msg eva talking to myself")
+    pump(root, lambda: shown(app, EVERYONE, "/msg eva: that is you"), "not to me")
+    enter(root, app, "/msg #nowhere hello")
+    pump(root, lambda: shown(app, EVERYONE, "you are not in #nowhere"), "not there")
     enter(root, app, "/msg ghost are you there?")
     pump(
         root,

@@ -189,7 +189,7 @@ class ChatSession:
             if reply.ok:
                 conversation.message(datetime.now().astimezone(), self.me, text, True)
             else:
-                conversation.notice(f"{explain(reply)}: {text}", error=True)
+                conversation.notice(f'{explain(reply)} ("{text}")', error=True)
 
         self._run(self.client.say(target, text), answered, conversation)
 
@@ -203,8 +203,18 @@ class ChatSession:
         elif verb in ("leave", "part"):
             self.part(rest)
         elif verb == "msg" and len(rest.split(" ", 1)) == 2:
-            nick, text = rest.split(" ", 1)
-            self.say(self.direct(nick) or conversation, text)
+            target, text = rest.split(" ", 1)
+            where = (
+                self.screen.find(target)
+                if target.startswith("#") or target == EVERYONE
+                else self.direct(target)
+            )
+            if where is None:
+                why = "that is you" if fold(target) == fold(self.me) else ""
+                why = why or f"you are not in {target}; /join it first"
+                conversation.notice(f"/msg {target}: {why}", error=True)
+            else:
+                self.say(where, text)
         elif verb == "who":
             self._run(
                 self.client.who(rest or None),
