@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from frontends.gui.app import build_parser, identity_from
-from libbatchat import programs
 from libbatchat.client import Account, Guest
 
 WAIT = 30.0
@@ -65,14 +64,3 @@ def test_identity_from_flags_and_environment() -> None:
     )
     assert identity_from(registering, {}) == (None, "register")
     assert identity_from(parse([]), {"BATCHAT_PASSWORD": "pw"}) == (None, "login")
-
-
-def test_the_console_script_entry_point(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(programs, "PACKAGES", ("no_such_package_here", "frontends"))
-    monkeypatch.setattr(sys, "argv", ["batchat-gui", "--version"])
-    with pytest.raises(SystemExit) as done:
-        programs.gui()
-    assert done.value.code == 0
-    assert capsys.readouterr().out.strip()
