@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.gui_harness import DOCS_IMG, SCREENSHOTS_ENV
+# Not imported from tests.gui_harness: importing it before pytest.main()
+# would keep pytest from rewriting its asserts.
+SCREENSHOTS_ENV = "BATCHAT_SCREENSHOTS"
+DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
 if __name__ == "__main__":
     os.environ[SCREENSHOTS_ENV] = "1"

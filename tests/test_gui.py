@@ -321,6 +321,7 @@ def test_survives_a_server_restart(
     pump(
         root, lambda: chat.state_text.get().startswith("reconnecting"), "the countdown"
     )
+    assert chat.people.get(0, "end") == ()
     shoot(root, "reconnecting", screens)
     restarted = net.server(port)
     try:

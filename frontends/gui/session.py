@@ -75,6 +75,7 @@ class ChatSession:
         self.reconnect_at: float | None = None
         self._snapshot_pending = False
         self._snapshot_again = False
+        self._generation = 0  # one per connection; older snapshots are stale
         screen.on_send = self.send
         screen.on_join = self.join
         screen.on_refresh = self.refresh_rooms
@@ -134,12 +135,18 @@ class ChatSession:
             return
         self._snapshot_pending = True
         client = self.client
+        generation = self._generation
 
         async def take() -> Snapshot:
             return client.snapshot()
 
         def got(snapshot: Snapshot) -> None:
             self._snapshot_pending = False
+            if generation != self._generation:
+                # Taken before the connection dropped: stale. Ask again.
+                self._snapshot_again = False
+                self.refresh_state()
+                return
             self.snapshot = snapshot
             self.screen.show_people(snapshot.online)
             # My rooms' counts are known exactly; others wait for Refresh.
@@ -346,6 +353,11 @@ class ChatSession:
         elif isinstance(update, Disconnected):
             screen.state_text.set("disconnected")
             screen.lag_text.set("")
+            # Nobody is known to be online until the server says so again.
+            self._generation += 1
+            self.snapshot = None
+            screen.show_people(())
+            screen.show_members(())
             for conversation in screen.conversations.values():
                 conversation.notice(f"disconnected: {update.reason}", error=True)
         elif isinstance(update, Reconnecting):
