@@ -90,3 +90,29 @@ def test_aio_server_stops_and_starts_listening() -> None:
             assert not server.stats().listening
 
     asyncio.run(main())
+
+
+def test_stop_listening_closes_the_dialect_listeners_too() -> None:
+    async def refused(port: int) -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            return True
+        writer.close()
+        return False
+
+    async def main() -> None:
+        async with asyncio.timeout(30):
+            server = aio.Server(
+                "127.0.0.1", 0, listen=[aio.Listen("minichat", "127.0.0.1", 0)]
+            )
+            await server.start()
+            ports = [spec.port for spec in server.listeners]
+            server.stop_listening()
+            assert [await refused(p) for p in ports] == [True, True]
+            await server.start_listening()
+            assert [spec.port for spec in server.listeners] == ports
+            assert [await refused(p) for p in ports] == [False, False]
+            await server.close()
+
+    asyncio.run(main())
