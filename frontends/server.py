@@ -126,6 +126,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="run the asyncio adapter on uvloop, if it is installed",
     )
     parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help=(
+            "open the monitor window (live log, sessions, rooms, counters, "
+            "stop/start listening); closing it shuts the server down"
+        ),
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -336,6 +344,27 @@ def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) 
     server.close()
 
 
+def _serve_monitor(args: argparse.Namespace, server: aio.Server, db: str) -> None:
+    # Tk is imported only here: a server without --monitor needs no display.
+    import tkinter  # noqa: PLC0415
+
+    from .gui.monitor import run_monitor  # noqa: PLC0415
+
+    try:
+        run_monitor(
+            server,
+            lambda port: _announce(
+                "asyncio", args.host, port, db, server.tls is not None
+            ),
+        )
+    except tkinter.TclError as exc:
+        server.core.accounts.close()
+        raise StartError(f"cannot open the monitor window: {exc}") from exc
+    except OSError as exc:
+        server.core.accounts.close()
+        raise _listen_error(args, exc) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     parser = build_parser(environ)
@@ -346,6 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.uvloop and args.adapter != "asyncio":
         parser.error("--uvloop needs --adapter asyncio")
+    if args.monitor and (args.adapter != "asyncio" or args.uvloop):
+        parser.error("--monitor runs the asyncio adapter (without --uvloop)")
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -382,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tls=tls,
                 listen=args.listen,
             )
+            if args.monitor:
+                _serve_monitor(args, aio_server, db)
+                return 0
             aio.run(_serve_asyncio(args, aio_server, db), use_uvloop=args.uvloop)
         else:
             thr_server = threaded.Server(

@@ -64,6 +64,7 @@ from ._lists import budget, page
 from ._names import WallFormatter, fold
 from ._presence import Contacts
 from ._skeleton import skeleton
+from ._stats import CoreStats, RoomStats, SessionStats
 from ._table import CODES, help_text, lookup
 
 log = logging.getLogger("libbatchat.server")
@@ -289,6 +290,8 @@ class ServerCore:
         self._heap: list[tuple[float, int, Session]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
+        self.connections_total = 0
+        self.messages_total = 0
         self._dummy = dummy_record(n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p)
         self._greeting = Greeting(
             max_line=lim.max_line,
@@ -323,6 +326,27 @@ class ServerCore:
         """The live sessions, oldest first."""
         return self._sessions.keys()
 
+    def stats(self) -> CoreStats:
+        """Sessions, rooms and counters now (for a monitor; changes nothing)."""
+        rooms = sorted(self._rooms.items())
+        return CoreStats(
+            sessions=tuple(
+                SessionStats(
+                    id=s.id,
+                    peer=s.peer,
+                    name=s.name,
+                    rooms=tuple(self._rooms[k].display for k in s._rooms),
+                )
+                for s in self._sessions
+            ),
+            rooms=tuple(
+                RoomStats(name=r.display, members=tuple(m._name for m in r.members))
+                for _, r in rooms
+            ),
+            connections=self.connections_total,
+            messages=self.messages_total,
+        )
+
     # -- entry points ---------------------------------------------------------
 
     def connect(self, peer: str, dialect: str = CANONICAL) -> tuple[Session, Output]:
@@ -346,6 +370,7 @@ class ServerCore:
             return session, out
         self._sessions[session] = None
         self._dialect_sessions += dialect != CANONICAL
+        self.connections_total += 1
         self._send(session, self._greeting, out)
         log.info(
             "session %d connected from %s%s",
@@ -820,6 +845,7 @@ class ServerCore:
                 cmd.text,
             )
             out.sends.extend([(recipient, data) for recipient in recipients])
+        self.messages_total += 1
         return _DELIVERED
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:

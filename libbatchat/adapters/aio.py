@@ -23,6 +23,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -42,6 +43,7 @@ from libbatchat._events import (
     ServerPing,
 )
 from libbatchat._server import Job, Output, ServerCore, Session
+from libbatchat._stats import CoreStats
 
 from ._common import (
     CLOSE_GRACE,
@@ -58,7 +60,7 @@ from ._common import (
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import client_context
 
-__all__ = ["Client", "Listen", "Server", "run"]
+__all__ = ["Client", "Listen", "Server", "ServerStats", "run"]
 
 T = TypeVar("T")
 
@@ -78,6 +80,15 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
 
 
 # -- server -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """``Server.stats()``: what a monitor shows, copied at one moment."""
+
+    core: CoreStats  # sessions (with bytes queued), rooms, counters
+    listening: bool
+    address: str  # host:port as bound
 
 
 # What one read may take. Reads land in one buffer the server reuses (the
@@ -284,6 +295,9 @@ class Server:
         )
         self._jobs: set[asyncio.Future[object]] = set()
         self._listener: socket.socket | None = None
+        self._port: int | None = None  # as bound; kept while not listening
+        # The dialect listeners as bound, to reopen after stop_listening().
+        self._stopped_listeners: list[Listen] = []
         self._accepting: set[asyncio.Task[object]] = set()
         self._accept_retry: asyncio.TimerHandle | None = None
         self._backoff = Backoff()
@@ -306,15 +320,25 @@ class Server:
     @property
     def port(self) -> int:
         """The port actually bound (useful with ``port=0``)."""
-        if self._listener is None:
+        if self._port is None:
             raise RuntimeError("server not started")
-        return int(self._listener.getsockname()[1])
+        return self._port
+
+    @property
+    def listening(self) -> bool:
+        """Whether new connections are accepted now."""
+        return self._listener is not None and not self._closed
 
     async def start(self) -> None:
         """Bind and start accepting. Raises ``OSError`` if the port is taken."""
         self._loop = asyncio.get_running_loop()
-        listener = listen(self.host, self.requested_port, self.limits)
-        for spec in self.listen:
+        self._bind(self.requested_port, self.listen)
+        for spec in self.listeners[1:]:
+            log.info("listening on %s (dialect %s)", spec, spec.dialect)
+
+    def _bind(self, port: int, specs: Sequence[Listen]) -> None:
+        listener = listen(self.host, port, self.limits)
+        for spec in specs:
             try:
                 sock = listen(spec.host, spec.port, self.limits)
             except OSError as exc:
@@ -324,11 +348,54 @@ class Server:
                 raise bind_error(exc, spec) from exc
             self._dialect_listeners.append((spec, sock))
         self._listener = listener
+        self._port = int(listener.getsockname()[1])
         for sock, _dialect in self._sockets():
             sock.setblocking(False)
         self._start_accepting()
-        for spec in self.listeners[1:]:
-            log.info("listening on %s (dialect %s)", spec, spec.dialect)
+
+    def stop_listening(self) -> None:
+        """Close every listening socket: new connections are refused; the
+        sessions already open carry on. ``start_listening()`` reopens them."""
+        loop = self._loop
+        if self._listener is None or loop is None or self._closed:
+            return
+        self._stopped_listeners = self.listeners[1:]
+        if self._accept_retry is not None:
+            self._accept_retry.cancel()
+            self._accept_retry = None
+        for sock, _dialect in self._sockets():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._listener = None
+        self._dialect_listeners.clear()
+        log.info("stopped listening on %s:%d", self.host, self.port)
+
+    async def start_listening(self) -> None:
+        """Accept connections again, on the same ports as before.
+
+        Raises ``OSError`` if a port was taken in the meantime.
+        """
+        if self._listener is not None or self._loop is None or self._closed:
+            return
+        self._bind(self.port, self._stopped_listeners)
+        log.info("listening again on %s:%d", self.host, self.port)
+
+    def stats(self) -> ServerStats:
+        """The core's picture plus the bytes queued per connection."""
+        core = self.core.stats()
+        queued = {
+            session.id: proto.transport.get_write_buffer_size()
+            for session, proto in self.protocols.items()
+            if proto.transport is not None and not proto.transport.is_closing()
+        }
+        sessions = tuple(replace(s, queued=queued.get(s.id, 0)) for s in core.sessions)
+        return ServerStats(
+            core=replace(core, sessions=sessions),
+            listening=self.listening,
+            address=f"{self.host}:{self._port}"
+            if self._port is not None
+            else self.host,
+        )
 
     @property
     def listeners(self) -> list[Listen]:
@@ -408,7 +475,7 @@ class Server:
 
     async def serve_forever(self) -> None:
         """Serve until ``close()`` has finished (clients told, store closed)."""
-        if self._listener is None:
+        if self._port is None:
             await self.start()
         # Waiting on our own event, not asyncio.Server.serve_forever(): that
         # one returns as soon as close() begins, and a program that then ends
