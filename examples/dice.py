@@ -38,8 +38,9 @@ rng = random.Random()
 
 
 @bot.command("roll", "r")
-async def roll(ctx: Context, dice: Dice = Dice("1d6")) -> str:
+async def roll(ctx: Context, dice: Dice | None = None) -> str:
     """roll dice: !roll 2d6+1 (default 1d6)"""
+    dice = dice or Dice("1d6")  # an optional argument: None when not typed
     rolls = [rng.randint(1, dice.sides) for _ in range(dice.count)]
     total = sum(rolls) + dice.bonus
     shown = " + ".join(map(str, rolls))

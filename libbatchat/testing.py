@@ -126,6 +126,7 @@ class BotHarness:
         self._changed = asyncio.Event()
         self._activity = 0
         self.client: Client | None = None
+        self._others: list[Bot] = []
 
     # -- life -------------------------------------------------------------------
 
@@ -147,7 +148,11 @@ class BotHarness:
 
     async def _start_server(self) -> None:
         server = aio.Server(
-            HOST, self._port, limits=self.limits, accounts=self._store(), clock=self.clock
+            HOST,
+            self._port,
+            limits=self.limits,
+            accounts=self._store(),
+            clock=self.clock,
         )
         await server.start()
         self._server = server
@@ -175,6 +180,18 @@ class BotHarness:
         await self.settle()
         return self.bot
 
+    async def add_bot(self, bot: Bot | str, identity: Identity | None = None) -> Bot:
+        """Run another bot on the same server and clock (two bots together);
+        it is not recorded in ``replies``."""
+        other = load_bot(bot) if isinstance(bot, str) else bot
+        client = other.make_client(self.address, identity=identity, **self._options())
+        client.subscribe(lambda _: self._tick())
+        async with asyncio.timeout(WAIT):
+            await other.start(client)
+        self._others.append(other)
+        await self.settle()
+        return other
+
     async def stop_bot(self) -> None:
         """Stop the bot as ``batchat-bot`` does on SIGTERM (``SAIR``)."""
         async with asyncio.timeout(WAIT):
@@ -185,6 +202,11 @@ class BotHarness:
         if self.client is not None and self.client.status is not Status.STOPPED:
             await self.bot.detach()
             await self.client.close()
+        for other in self._others:
+            client = other.client
+            await other.detach()
+            if client is not None:
+                await client.close()
         for user in self._users.values():
             await user.close()
         if self._server is not None:
@@ -198,7 +220,10 @@ class BotHarness:
         await self._server.close()
         await self.settle()
         await self._start_server()
-        clients = [c for c in (self.client, *self._users.values()) if c is not None]
+        others = [b.client for b in self._others]
+        clients = [
+            c for c in (self.client, *others, *self._users.values()) if c is not None
+        ]
         deadline = self.clock.now() + COMEBACK
         while not all(_back(c) for c in clients):
             if self.clock.now() >= deadline:
@@ -254,9 +279,11 @@ class BotHarness:
         if heard:
             sender = client.me or user
             received = self.client.expect(
-                lambda u: isinstance(u, Message)
-                and fold(u.sender) == fold(sender)
-                and u.text == text
+                lambda u: (
+                    isinstance(u, Message)
+                    and fold(u.sender) == fold(sender)
+                    and u.text == text
+                )
             )
         reply = await self._within(client.say(target, text))
         if received is not None:
@@ -327,7 +354,7 @@ class BotHarness:
             raise AssertionError(f"the bot said {[s.text for s in fresh]}")
 
     def skip_replies(self) -> None:
-        """Forget what the bot said so far: ``expect()`` looks only at what comes next."""
+        """Forget what the bot said so far; ``expect()`` looks at what comes next."""
         self._cursor = len(self.replies)
 
     # -- time ---------------------------------------------------------------------
@@ -370,4 +397,3 @@ def _back(client: Client) -> bool:
     if client.status is not Status.LOGGED_IN or not client.connected:
         return False
     return all(client.state.room(r) is not None for r in client.rooms_wanted)
-

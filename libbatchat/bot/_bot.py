@@ -20,6 +20,7 @@ from libbatchat._events import Joined, Left, Message, Offline, Online, Reply
 from libbatchat._names import fold
 from libbatchat.client import (
     Address,
+    ChatState,
     Client,
     Guest,
     Identity,
@@ -87,9 +88,7 @@ class Bot:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         if help_command:
-            self.command("help", help="list the commands, or explain one")(
-                self._help
-            )
+            self.command("help", help="list the commands, or explain one")(self._help)
 
     # -- registering -------------------------------------------------------------
 
@@ -99,7 +98,7 @@ class Bot:
         *aliases: str,
         help: str | None = None,
         usage: str | None = None,
-        cooldown: Cooldown | None | bool = True,
+        cooldown: Cooldown | bool | None = True,
     ) -> Callable[[F], F]:
         """Register ``fn(ctx, ...)`` as ``<prefix>name``; see docs/bots.md.
 
@@ -246,6 +245,11 @@ class Bot:
     def me(self) -> str | None:
         return self._client().me
 
+    @property
+    def state(self) -> ChatState:
+        """Who is online, my rooms and their members (``client.state``)."""
+        return self._client().state
+
     def now(self) -> float:
         """The bot's clock, in seconds (virtual under the test harness)."""
         return self._client().clock.now()
@@ -314,7 +318,9 @@ class Bot:
             ctx = Context(self, message, command=word, args=rest)
             self._spawn(self._run_command(ctx, word, rest))
 
-    async def _guarded(self, fn: Callable[..., Any], arg: Any, ctx: Context | None) -> Any:
+    async def _guarded(
+        self, fn: Callable[..., Any], arg: Any, ctx: Context | None
+    ) -> Any:
         """Run a handler; if it raises, log it and (for a message) say so."""
         try:
             result = await _call(fn, arg)

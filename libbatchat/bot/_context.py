@@ -101,4 +101,5 @@ class Context:
         return found
 
     def __repr__(self) -> str:
-        return f"Context(sender={self.sender!r}, address={self.address!r}, text={self.text!r})"
+        where = f"sender={self.sender!r}, address={self.address!r}"
+        return f"Context({where}, text={self.text!r})"
