@@ -259,6 +259,18 @@ class BotHarness:
         await self.settle()
         return client
 
+    async def join(self, user: str, room: str) -> Reply:
+        """``user`` joins ``room``; returns once the bot could have seen it."""
+        reply = await self._within((await self.user(user)).join(room))
+        await self.settle()
+        return reply
+
+    async def part(self, user: str, room: str) -> Reply:
+        """``user`` leaves ``room``."""
+        reply = await self._within((await self.user(user)).part(room))
+        await self.settle()
+        return reply
+
     def inbox(self, name: str) -> list[Message]:
         """Every message the server delivered to user ``name`` so far."""
         return self._inboxes.get(fold(name), [])
