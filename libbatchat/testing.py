@@ -261,13 +261,13 @@ class BotHarness:
 
     async def join(self, user: str, room: str) -> Reply:
         """``user`` joins ``room``; returns once the bot could have seen it."""
-        reply = await self._within((await self.user(user)).join(room))
+        reply = await self._paced((await self.user(user)).join(room))
         await self.settle()
         return reply
 
     async def part(self, user: str, room: str) -> Reply:
         """``user`` leaves ``room``."""
-        reply = await self._within((await self.user(user)).part(room))
+        reply = await self._paced((await self.user(user)).part(room))
         await self.settle()
         return reply
 
@@ -279,13 +279,15 @@ class BotHarness:
         """``user`` says ``text`` to ``target`` (a ``#room``, ``*`` or a nick;
         ``"bot"`` is a DM to the bot), joining the room first if
         needed. Returns once the bot has received it and its handlers ran
-        until they wait on something."""
+        until they wait on something. A user who has used up the server's
+        burst waits for the line to go out, as a person would: the clock
+        moves on by the time the pace asks for."""
         client = await self.user(user)
         assert self.client is not None
         if target == "bot" or self.client.state.is_me(target):
             target = self.bot_name
         if target.startswith("#") and client.state.room(target) is None:
-            await self._within(client.join(target))
+            await self._paced(client.join(target))
         heard = self._hears(target)
         received: asyncio.Future[Update] | None = None
         if heard:
@@ -297,7 +299,7 @@ class BotHarness:
                     and u.text == text
                 )
             )
-        reply = await self._within(client.say(target, text))
+        reply = await self._paced(client.say(target, text))
         if received is not None:
             if reply.ok:
                 await self._within(received)
@@ -398,6 +400,28 @@ class BotHarness:
             await self.settle()
         await self.clock.advance(max(0.0, target - self.clock.now()))
         await self.settle()
+
+    async def _paced(self, action: Coroutine[Any, Any, T]) -> T:
+        """A user's action; when it waits for send budget, time moves on.
+
+        A person who has used up the server's burst waits before the next
+        line goes out; so does a harness user. Once the network is quiet
+        and the action still waits, it waits on the clock: advance to the
+        next timer and look again.
+        """
+        task = asyncio.ensure_future(action)
+        try:
+            async with asyncio.timeout(WAIT):
+                while True:
+                    await self.settle()
+                    if task.done():
+                        return task.result()
+                    due = self.clock.next_due()
+                    if due is None:
+                        return await task
+                    await self.advance(max(0.0, due - self.clock.now()))
+        finally:
+            task.cancel()
 
     async def _within(self, awaitable: Coroutine[Any, Any, T] | asyncio.Future[T]) -> T:
         async with asyncio.timeout(WAIT):
