@@ -141,7 +141,8 @@ async def _run(
     except LoginError as exc:
         await client.close()
         raise Fatal(f"cannot log in: {exc}") from None
-    log.info("%s running as %s on %s", PROG, client.me, client.server)
+    # Tests (and scripts) wait for this line to know the bot is in its rooms.
+    print(f"{PROG} running as {client.me} on {client.server}", flush=True)
     stopped = asyncio.ensure_future(client.wait_stopped())
     signalled = asyncio.ensure_future(stopping.wait())
     await asyncio.wait({stopped, signalled}, return_when=asyncio.FIRST_COMPLETED)

@@ -58,11 +58,12 @@ class Program:
         *args: str,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        command: list[str] = COMMAND,
     ) -> None:
         self.stderr_path = tmp_path / f"stderr-{os.urandom(4).hex()}.log"
         self._stderr = self.stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [*prefix, *COMMAND, *args],
+            [*prefix, *command, *args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
