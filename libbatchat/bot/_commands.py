@@ -34,7 +34,7 @@ def convert_bool(word: str) -> bool:
         return True
     if folded in _FALSE:
         return False
-    raise ValueError(word)
+    raise ValueError(f"{word!r} is not yes or no")
 
 
 @dataclass(frozen=True, slots=True)
