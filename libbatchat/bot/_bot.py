@@ -57,7 +57,8 @@ class Bot:
     --nick`` or ``--user`` override it); ``rooms`` are joined on start and
     after every reconnect. Commands start with ``prefix``. ``cooldown`` is
     the per-user limit on commands (None: no limit); ``breaker`` stops
-    answering someone who keeps the bot replying non-stop (None: off).
+    answering someone who keeps the bot replying non-stop (True: the
+    default ``Breaker()``, or one of your own; False: off).
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class Bot:
         prefix: str = "!",
         rooms: Iterable[str] = (),
         cooldown: Cooldown | None = Cooldown(),  # noqa: B008 (frozen, shared safely)
-        breaker: Breaker | None = None,
+        breaker: Breaker | bool = True,
         help_command: bool = True,
     ) -> None:
         if not prefix or " " in prefix:
@@ -76,7 +77,10 @@ class Bot:
         self.prefix = prefix
         self.rooms = tuple(rooms)
         self.cooldown = cooldown
-        self.breaker: Breaker | None = breaker if breaker is not None else Breaker()
+        # Each bot gets a breaker of its own: it keeps state.
+        self.breaker: Breaker | None = (
+            Breaker() if breaker is True else breaker if breaker else None
+        )
         self.client: Client | None = None
         self._commands: dict[str, CommandSpec] = {}
         self._order: list[CommandSpec] = []
