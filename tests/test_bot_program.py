@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,19 +14,10 @@ from libbatchat import Chat, Join, Message, Nick, Push, Who
 from libbatchat.adapters import threaded
 from tests.adapters_harness import HOST, WAIT
 from tests.client_harness import closed_port
-from tests.test_server_program import FAST_FLAGS, Program
+from tests.test_server_program import FAST_FLAGS, Program, program_command
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-_SCRIPT = Path(sys.executable).with_name("batchat-bot")
-BOT = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [
-        sys.executable,
-        "-c",
-        "import sys; from frontends.bot import main; sys.exit(main())",
-    ]
-)
+BOT = program_command("batchat-bot", "frontends.bot")
 NAMES = ["dice", "echo", "greeter", "logger", "poll", "bridge"]
 
 

@@ -145,30 +145,29 @@ class Bot:
 
         return register
 
+    def _add(self, kind: type[Any], fn: F) -> F:
+        self._handlers.append((kind, fn))
+        return fn
+
     def on_join(self, fn: F) -> F:
         """``fn(event: Joined)`` when someone else joins one of my rooms."""
-        self._handlers.append((Joined, fn))
-        return fn
+        return self._add(Joined, fn)
 
     def on_leave(self, fn: F) -> F:
         """``fn(event: Left)`` when someone else leaves one of my rooms."""
-        self._handlers.append((Left, fn))
-        return fn
+        return self._add(Left, fn)
 
     def on_online(self, fn: F) -> F:
         """``fn(event: Online)`` when someone comes online."""
-        self._handlers.append((Online, fn))
-        return fn
+        return self._add(Online, fn)
 
     def on_offline(self, fn: F) -> F:
         """``fn(event: Offline)`` when someone goes offline."""
-        self._handlers.append((Offline, fn))
-        return fn
+        return self._add(Offline, fn)
 
     def on_ready(self, fn: F) -> F:
         """``fn(event: LoggedIn)`` after logging in (``event.again`` after a drop)."""
-        self._handlers.append((LoggedIn, fn))
-        return fn
+        return self._add(LoggedIn, fn)
 
     def every(self, seconds: float) -> Callable[[F], F]:
         """Run ``fn()`` every ``seconds`` while the bot is logged in."""
