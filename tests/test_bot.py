@@ -329,3 +329,21 @@ def test_add_bot_with_an_account_and_users_with_passwords() -> None:
             assert Breaker().limit == 8
 
     run(main())
+
+
+def test_the_servers_timers_run_on_the_harness_clock() -> None:
+    async def main() -> None:
+        from libbatchat import Closing
+        from libbatchat.adapters import aio
+
+        async with BotHarness(dice_bot()) as h:
+            silent = await aio.Client.connect(h.address.host, h.address.port)
+            async with silent:
+                await h.advance(h.limits.login_timeout - 1)
+                assert not silent.closed
+                await h.advance(2)  # past the login timeout, in no real time
+                pushes = [p async for p in silent]
+                assert isinstance(pushes[-1], Closing)
+                assert pushes[-1].reason == "login-timeout"
+
+    run(main())

@@ -285,8 +285,15 @@ class Bot:
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        # Handlers are guarded; what still escapes (a converter raising
+        # something odd, say) is logged here, never left unretrieved.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a bot task failed", exc_info=exc)
 
     def _dispatch(self, update: Update) -> None:
         client = self._client()
