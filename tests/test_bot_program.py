@@ -18,6 +18,7 @@ from tests.test_server_program import FAST_FLAGS, Program, program_command
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOT = program_command("batchat-bot", "frontends.bot")
+STARTUP = 6 * WAIT
 NAMES = ["dice", "echo", "greeter", "logger", "poll", "bridge"]
 
 
@@ -51,7 +52,8 @@ def bot(
 
 def running(program: Program) -> str:
     """Wait for the bot's 'running as' line; its name."""
-    line = program._stdout.get(timeout=WAIT)
+    # Several interpreters start at once on a shared machine: allow longer.
+    line = program._stdout.get(timeout=STARTUP)
     assert line is not None, f"exited: {program.stderr()}"
     assert line.startswith("batchat-bot running as "), line
     return line.split()[3]
