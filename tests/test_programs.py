@@ -51,3 +51,12 @@ def test_the_repl_entry_point_runs_the_program(capsys, monkeypatch) -> None:
         programs.repl()
     assert done.value.code == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_the_bot_entry_point_runs_the_program(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(programs, "PACKAGES", ("no_such_package_here", "frontends"))
+    monkeypatch.setattr(sys, "argv", ["batchat-bot", "--version"])
+    with pytest.raises(SystemExit) as done:
+        programs.bot()
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip()
