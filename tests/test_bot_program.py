@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -179,3 +180,37 @@ def test_bad_identity_and_unreachable_server_are_one_line(tmp_path: Path) -> Non
     assert done.returncode == 1 and "cannot reach" in one_line(done)
     done = run_bot(echo, "--server", "[::1")
     assert done.returncode == 1 and "missing ']'" in one_line(done)
+
+
+def test_a_bot_file_runs_by_itself_with_run_forever(
+    processes: list[Program], tmp_path: Path
+) -> None:
+    srv = server(processes, tmp_path)
+    script = tmp_path / "alone.py"
+    script.write_text(
+        "import sys\n"
+        "from libbatchat.bot import Bot\n"
+        "bot = Bot('alone', rooms=['#geral'])\n"
+        "@bot.on_ready\n"
+        "def ready(event):\n"
+        "    print('batchat-bot running as', event.name, flush=True)\n"
+        "@bot.command('ping')\n"
+        "def ping(ctx):\n"
+        "    return 'pong'\n"
+        "print(bot.run_forever(sys.argv[1]), flush=True)\n"
+    )
+    program = Program(
+        tmp_path, str(script), f"{HOST}:{srv.port}", command=[sys.executable]
+    )
+    processes.append(program)
+    assert running(program) == "alone"
+    with threaded.Client.connect(HOST, srv.port) as ana:
+        ana.request(Nick(nick="ana"))
+        ana.request(Join(room="#geral"))
+        ana.request(Chat(target="#geral", text="!ping"))
+        wait_push(ana, said("alone", "pong"))
+    program.proc.send_signal(signal.SIGTERM)
+    assert program.wait() == 0
+    assert program._stdout.get(timeout=WAIT) == "quit\n"
+    assert "Traceback" not in program.stderr()
+    assert "alone logged out (quit)" in srv.stderr()

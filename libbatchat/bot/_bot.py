@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -219,6 +220,37 @@ class Bot:
             return await client.wait_stopped()
         finally:
             await self.detach()
+
+    def run_forever(
+        self,
+        servers: Address | str | Iterable[Address | str] = "127.0.0.1",
+        *,
+        identity: Identity | None = None,
+        rooms: Iterable[str] = (),
+        **options: Any,
+    ) -> str:
+        """The synchronous way in: run until SIGINT/SIGTERM or the client stops.
+
+        ``if __name__ == "__main__": bot.run_forever("host:port")`` makes a
+        bot file a program; a signal says goodbye (``SAIR``) and returns.
+        Call it from the main thread, with no event loop running.
+        """
+
+        async def main() -> str:
+            client = self.make_client(
+                servers, identity=identity, rooms=rooms, **options
+            )
+            loop = asyncio.get_running_loop()
+            stopping: list[asyncio.Task[None]] = []
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(
+                    signum, lambda: stopping.append(loop.create_task(self.stop()))
+                )
+            reason = await self.run(client)
+            await asyncio.gather(*stopping)
+            return reason
+
+        return asyncio.run(main())
 
     async def stop(self) -> None:
         """Say goodbye (``SAIR``) and stop."""
