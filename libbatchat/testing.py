@@ -212,13 +212,15 @@ class BotHarness:
         if self._server is not None:
             await self._server.close()
 
-    async def restart_server(self) -> None:
-        """Stop the server (``CLOSING shutdown``), start a new one on the same
-        port, and advance the clock until the bot and every user are back,
-        logged in and in their rooms."""
+    async def restart_server(self, down_for: float = 0.0) -> None:
+        """Stop the server (``CLOSING shutdown``), let ``down_for`` seconds
+        pass (the clients' attempts are refused meanwhile), start a new one
+        on the same port, and advance the clock until the bot and every user
+        are back, logged in and in their rooms."""
         assert self._server is not None
         await self._server.close()
         await self.settle()
+        await self.advance(down_for)
         await self._start_server()
         others = [b.client for b in self._others]
         clients = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from libbatchat.bot import Bot, Breaker, Context, Cooldown, Joined
-from libbatchat.client import Guest
+from libbatchat.bot import Bot, Breaker, Context, Cooldown, Joined, Message
+from libbatchat.client import ConnectFailed, Guest
 from libbatchat.testing import BotHarness, Sent, run
 
 
@@ -35,8 +35,11 @@ def test_a_bot_survives_a_server_restart_back_in_its_rooms_answering() -> None:
             assert await h.expect("ana: 8", to="#geral")
             await h.say("bruno", "#extra", "!roll 12")
             assert await h.expect("bruno: 12", to="#extra")
-            # Restarted twice: still there.
-            await h.restart_server()
+            # Restarted again, down for half a minute this time: the bot
+            # keeps trying (refused, backing off) and comes back.
+            failed = h.client.expect(ConnectFailed)
+            await h.restart_server(down_for=30)
+            assert "refused" in (await failed).error
             await h.dm("ana", "!roll 20")
             assert await h.expect("ana: 20", to="ana")
 
@@ -80,7 +83,12 @@ def test_the_bot_ignores_its_own_messages() -> None:
             seen.append(ctx.text)
 
         async with BotHarness(bot) as h:
-            await bot.say(h.bot_name, "!roll 6")  # a DM to itself
+            assert h.client is not None
+            arrived = h.client.expect(Message)
+            reply = await bot.say(h.bot_name, "!roll 6")  # a DM to itself
+            assert reply.code == 215  # delivered: the server does not refuse it
+            assert (await asyncio.wait_for(arrived, 10)).text == "!roll 6"
+            await h.settle()
             await h.say("ana", "#geral", "hello")
             assert seen == ["hello"]
             assert [s.text for s in h.replies] == ["!roll 6"]
