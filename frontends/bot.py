@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 
 from libbatchat import __version__
@@ -158,6 +159,17 @@ async def _run(
         raise Fatal(f"stopped: {reason}")
 
 
+def _broken(where: str, exc: Exception) -> str:
+    """One line for a bot file that fails to load: where, and what."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}:{exc.lineno}: {exc.msg}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    origin = where.partition(":")[0]
+    mine = [f for f in frames if f.filename.endswith(origin)] or frames[-1:]
+    at = f"{mine[-1].filename}:{mine[-1].lineno}: " if mine else ""
+    return f"{at}{type(exc).__name__}: {exc} (--log-level DEBUG shows the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     parser = build_parser(environ)
@@ -175,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except NoBot as exc:
             print(f"{PROG}: error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # the bot's file is broken: say where
+            log.debug("loading %s failed", args.bot, exc_info=exc)
+            raise Fatal(_broken(args.bot, exc)) from None
         asyncio.run(_run(bot, servers, identity, args.join))
     except Fatal as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

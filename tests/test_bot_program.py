@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -170,6 +171,16 @@ def test_a_file_with_no_bot_is_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no such file" in one_line(done)
     done = run_bot("examples.nope_not_here")
     assert done.returncode == 2 and "no such module" in one_line(done)
+    broken = tmp_path / "broken.py"
+    broken.write_text("from libbatchat.bot import Bot\nbot = Bot(\n")
+    done = run_bot(str(broken))
+    assert done.returncode == 1
+    assert re.search(r"broken\.py:\d+: '\(' was never closed$", one_line(done))
+    failing = tmp_path / "failing.py"
+    failing.write_text("from libbatchat.bot import Bot\n\nbot = Bot(prefix='')\n")
+    done = run_bot(str(failing))
+    assert done.returncode == 1
+    assert re.search(r"failing\.py:3: ValueError: the prefix", one_line(done))
 
 
 def test_bad_identity_and_unreachable_server_are_one_line(tmp_path: Path) -> None:

@@ -211,7 +211,11 @@ class Bot:
         for seconds, fn in self._periodic:
             self._spawn(self._repeat(seconds, fn))
         if client.status is Status.IDLE:
-            await client.start()
+            try:
+                await client.start()
+            except BaseException:
+                await self.detach()  # no periodic task left behind
+                raise
 
     async def run(self, client: Client) -> str:
         """Start on ``client`` and run until it stops; return why it stopped."""
