@@ -1,5 +1,4 @@
-"""The console scripts' entry points: batchat-server, batchat-admin, batchat-repl,
-batchat-bot.
+"""Entry points of the console scripts: batchat-server, -admin, -repl and -bot.
 
 The programs are installed as the package ``batchat_frontends`` (a wheel
 renames the source tree's ``frontends/`` so it cannot clash with another
