@@ -94,6 +94,14 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="join ROOM besides the bot's own rooms (repeatable)",
     )
     parser.add_argument(
+        "--tls", action="store_true", help="speak TLS; the certificate is verified"
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="with --tls: trust the certificates in FILE (a self-signed server)",
+    )
+    parser.add_argument(
         "--log-level",
         default=environ.get("BATCHAT_LOG_LEVEL", "INFO").upper(),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -125,12 +133,23 @@ def _identity(args: argparse.Namespace, environ: Mapping[str, str]) -> Identity 
 
 
 async def _run(
-    bot: Bot, servers: list[Address], identity: Identity | None, rooms: list[str]
+    bot: Bot,
+    servers: list[Address],
+    identity: Identity | None,
+    args: argparse.Namespace,
 ) -> None:
     try:
-        client = bot.make_client(servers, identity=identity, rooms=rooms)
+        client = bot.make_client(
+            servers,
+            identity=identity,
+            rooms=args.join,
+            tls=args.tls,
+            cafile=args.cafile,
+        )
     except ValueError as exc:  # a bad room or nick name
         raise Fatal(str(exc)) from None
+    except OSError as exc:  # an unreadable --cafile
+        raise Fatal(f"--cafile: {exc.strerror or exc}") from None
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -180,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.cafile and not args.tls:
+            raise Fatal("--cafile needs --tls")
         servers = _servers(args, environ)
         identity = _identity(args, environ)
         try:
@@ -190,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # the bot's file is broken: say where
             log.debug("loading %s failed", args.bot, exc_info=exc)
             raise Fatal(_broken(args.bot, exc)) from None
-        asyncio.run(_run(bot, servers, identity, args.join))
+        asyncio.run(_run(bot, servers, identity, args))
     except Fatal as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -225,3 +225,8 @@ def test_a_bot_file_runs_by_itself_with_run_forever(
     assert program._stdout.get(timeout=WAIT) == "quit\n"
     assert "Traceback" not in program.stderr()
     assert "alone logged out (quit)" in srv.stderr()
+
+
+def test_cafile_without_tls_is_one_line() -> None:
+    done = run_bot(str(EXAMPLES / "echo.py"), "--cafile", "x.pem")
+    assert done.returncode == 1 and "--cafile needs --tls" in one_line(done)
