@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from libbatchat import Chat, Join, Message, Nick, Push, Who
+from libbatchat import Chat, Join, Message, Nick, Ping, Push, Who
 from libbatchat.adapters import threaded
 from tests.adapters_harness import HOST, WAIT
 from tests.client_harness import closed_port
@@ -59,6 +59,12 @@ def running(program: Program) -> str:
     assert line is not None, f"exited: {program.stderr()}"
     assert line.startswith("batchat-bot running as "), line
     return line.split()[3]
+
+
+def barrier(srv: Program) -> None:
+    """A round trip on a new connection: the server has handled what came before."""
+    with threaded.Client.connect(HOST, srv.port) as probe:
+        assert probe.request(Ping(token="barrier")).text == "barrier"
 
 
 def wait_push(client: threaded.Client, test: Callable[[Push], bool]) -> Push:
@@ -114,6 +120,7 @@ def test_every_example_runs_with_batchat_bot_against_batchat_server(
             )
             assert program.wait() == 0, program.stderr()
             assert "Traceback" not in program.stderr()
+    barrier(srv)
     log = srv.stderr()
     for name in NAMES:
         assert f"{name} logged out (quit)" in log
@@ -224,6 +231,7 @@ def test_a_bot_file_runs_by_itself_with_run_forever(
     assert program.wait() == 0
     assert program._stdout.get(timeout=WAIT) == "quit\n"
     assert "Traceback" not in program.stderr()
+    barrier(srv)
     assert "alone logged out (quit)" in srv.stderr()
 
 

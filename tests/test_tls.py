@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from libbatchat import Closing, Nick
+from libbatchat import Closing, Nick, Ping
 from libbatchat.adapters import aio, threaded
 from libbatchat.conformance import cli
 from tests.adapters_harness import (
@@ -226,6 +226,9 @@ def test_batchat_bot_speaks_tls(tmp_path: Path, certificate: Certificate) -> Non
         bot.proc.send_signal(signal.SIGTERM)
         assert bot.wait() == 0
         assert "Traceback" not in bot.stderr()
+        context = ssl.create_default_context(cafile=str(certificate.cert))
+        with threaded.Client.connect(HOST, port, tls=context) as probe:
+            assert probe.request(Ping(token="barrier")).ok  # the server caught up
         assert "echo logged out (quit)" in server.stderr()
     finally:
         if bot is not None:
