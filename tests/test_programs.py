@@ -54,3 +54,12 @@ def test_the_entry_points_run_the_programs(capsys, monkeypatch, name, entry) -> 
         entry()
     assert done.value.code == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_the_bot_entry_point_runs_the_program(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(programs, "PACKAGES", ("no_such_package_here", "frontends"))
+    monkeypatch.setattr(sys, "argv", ["batchat-bot", "--version"])
+    with pytest.raises(SystemExit) as done:
+        programs.bot()
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip()

@@ -23,16 +23,17 @@ from libbatchat._names import fold
 from libbatchat.adapters import threaded
 from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient, adapter_flags
 
-_SCRIPT = Path(sys.executable).with_name("batchat-server")
-COMMAND = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [
-        sys.executable,
-        "-c",
-        "import sys; from frontends.server import main; sys.exit(main())",
-    ]
-)
+
+def program_command(script: str, module: str) -> list[str]:
+    """The installed console script, or the module's main() run by this Python."""
+    installed = Path(sys.executable).with_name(script)
+    if installed.exists():
+        return [str(installed)]
+    code = f"import sys; from {module} import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+COMMAND = program_command("batchat-server", "frontends.server")
 # Fast hashing and no flood control: these tests are about the process.
 FAST_FLAGS = [
     "--scrypt-n", "16",
@@ -58,11 +59,12 @@ class Program:
         *args: str,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        command: list[str] = COMMAND,
     ) -> None:
         self.stderr_path = tmp_path / f"stderr-{os.urandom(4).hex()}.log"
         self._stderr = self.stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [*prefix, *COMMAND, *args],
+            [*prefix, *command, *args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Seque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
@@ -59,6 +59,9 @@ from ._common import (
 )
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import client_context
+
+if TYPE_CHECKING:
+    from libbatchat.client._clock import Clock
 
 __all__ = ["Client", "Listen", "Server", "ServerStats", "run"]
 
@@ -264,7 +267,10 @@ class Server:
 
     ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
     then on: ``close()`` closes it. ``listen`` adds listeners that speak a
-    classroom dialect to the same core (docs/dialects.md).
+    classroom dialect to the same core (docs/dialects.md). ``clock`` (a
+    client-layer ``Clock``, such as ``VirtualClock``) replaces the monotonic
+    clock and the loop's timers for the core's deadlines, so a test can
+    drive the server's timers too.
     """
 
     def __init__(
@@ -278,6 +284,7 @@ class Server:
         close_grace: float = CLOSE_GRACE,
         tls: ssl.SSLContext | None = None,
         listen: Sequence[Listen] = (),
+        clock: Clock | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -285,7 +292,8 @@ class Server:
         self.tls = tls
         self.listen = tuple(listen)
         self._dialect_listeners: list[tuple[Listen, socket.socket]] = []
-        self._clock: Callable[[], float] = time.monotonic
+        self._sleeper = clock
+        self._clock: Callable[[], float] = clock.now if clock else time.monotonic
         limits = resolve(limits or Limits())
         self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
         self.limits = self.core.limits
@@ -304,7 +312,7 @@ class Server:
         # One line per interval, however many accepts fail.
         self._accept_log = Throttled()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
         self.read_buffer = memoryview(bytearray(_READ_SIZE))
@@ -597,7 +605,19 @@ class Server:
         self._timer_at = deadline
         if deadline is not None and self._loop is not None:
             delay = max(0.0, deadline - self._clock())
-            self._timer = self._loop.call_later(delay, self._on_timer)
+            self._timer = self._later(delay)
+
+    def _later(self, delay: float) -> asyncio.TimerHandle | asyncio.Task[None]:
+        assert self._loop is not None
+        sleeper = self._sleeper
+        if sleeper is None:
+            return self._loop.call_later(delay, self._on_timer)
+
+        async def wait() -> None:
+            await sleeper.sleep(delay)
+            self._on_timer()
+
+        return self._loop.create_task(wait())
 
     def _on_timer(self) -> None:
         self._timer = None
