@@ -17,9 +17,11 @@ import pytest
 
 from frontends.gui.bridge import Bridge
 from frontends.gui.monitor import LogQueue, Monitor
+from libbatchat.adapters import aio
 from libbatchat.client import Account, Closing, Message
 from tests.gui_harness import (
     HOST,
+    LIMITS,
     WAIT,
     Network,
     display,
@@ -37,7 +39,6 @@ SECRET = "hunter2-very-secret"
 
 @pytest.fixture
 def monitor(root: tk.Tk, net: Network) -> Iterator[Monitor]:
-    server = net.server()
     log_queue = LogQueue(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
@@ -46,6 +47,10 @@ def monitor(root: tk.Tk, net: Network) -> Iterator[Monitor]:
     logging.getLogger().setLevel(logging.INFO)
     bridge = Bridge(root, lambda _u: None)
     bridge.start()
+    # The server runs on the bridge's loop, as run_monitor() runs it: Stop,
+    # Start and close reach it there (asyncio's debug mode checks the loop).
+    server = aio.Server(HOST, 0, limits=LIMITS)
+    bridge.thread.submit(server.start()).result(WAIT)
     shown = Monitor(root, server, bridge, log_queue)
     shown.pack(fill="both", expand=True)
     root.geometry("980x640")
