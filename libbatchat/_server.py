@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
 from ._accounts import verify_password as _verify
@@ -61,6 +61,9 @@ from ._limits import (
 )
 from ._names import fold
 from ._table import CODES
+
+if TYPE_CHECKING:
+    from ._cluster import Cluster
 
 log = logging.getLogger("libbatchat.server")
 
@@ -202,6 +205,7 @@ class ServerCore:
         accounts: AccountStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        cluster: Cluster | None = None,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.accounts: AccountStore = (
@@ -245,6 +249,11 @@ class ServerCore:
             Ping: self._ping,
             Quit: self._quit,
         }
+        # Several nodes as one chat (libbatchat._cluster); None: this node
+        # alone, and every hook below is one skipped test.
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.attach(self)
 
     @property
     def sessions(self) -> KeysView[Session]:
@@ -310,6 +319,8 @@ class ServerCore:
         session._job = session._job_command = None
         if session._claim is not None:
             del self._claims[session._claim]
+            if self.cluster is not None and isinstance(command, Register):
+                self.cluster.release(session._claim)
             session._claim = None
         now = self._clock()
         if isinstance(command, Login) and result is None:
@@ -320,6 +331,7 @@ class ServerCore:
             log.warning("failed login for %s from %s", command.user, session.peer)
         if not session.open:
             return out
+        reply: Reply | None
         if isinstance(command, Register):
             reply = self._registered(session, command, result)
         elif isinstance(command, Login):
@@ -327,7 +339,8 @@ class ServerCore:
         else:
             assert isinstance(command, Nick)
             reply = self._nicked(session, command, result, out)
-        self._reply(session, reply, out)
+        if reply is not None:
+            self._reply(session, reply, out)
         self._pump(session, now, out)
         self._settle(session, now, out)
         return out
@@ -379,6 +392,8 @@ class ServerCore:
 
     def shutdown(self, text: str = "server shutting down") -> Output:
         out = Output()
+        if self.cluster is not None:
+            self.cluster.shutdown()
         closing = Closing(reason="shutdown", text=text)
         # Everyone goes at once, so no one is told about anyone else leaving.
         for session in list(self._sessions):
@@ -482,7 +497,7 @@ class ServerCore:
         self, session: Session, cmd: Register, now: float, out: Output
     ) -> Reply | None:
         key = fold(cmd.user)
-        if key in self._online or key in self._claims:
+        if key in self._online or key in self._claims or self._elsewhere(key):
             return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
         self._claims[key] = session
         session._claim = key
@@ -494,7 +509,10 @@ class ServerCore:
             )
             return store.create(user, record)
 
-        self._start_job(session, cmd, work, out)
+        if self.cluster is None:
+            self._start_job(session, cmd, work, out)
+        else:
+            self._cluster_register(session, cmd, work)
         return None
 
     def _registered(self, session: Session, cmd: Register, result: object) -> Reply:
@@ -535,13 +553,16 @@ class ServerCore:
 
     def _logged_in(
         self, session: Session, cmd: Login, result: object, out: Output
-    ) -> Reply:
+    ) -> Reply | None:
         if result is None:
             return Reply(code=BAD_CREDENTIALS, text="invalid user or password")
         if not isinstance(result, str):
             return self._failed(session, cmd, result)
         if fold(result) in self._online:
             return Reply(code=NAME_ONLINE, text=f"{result} is already online")
+        if self.cluster is not None:
+            self._cluster_enter(session, cmd, result, "account")
+            return None
         self._enter(session, result, "account", out)
         return Reply(code=LOGGED_IN, text=result)
 
@@ -549,7 +570,7 @@ class ServerCore:
         self, session: Session, cmd: Nick, now: float, out: Output
     ) -> Reply | None:
         key = fold(cmd.nick)
-        if key in self._online or key in self._claims:
+        if key in self._online or key in self._claims or self._elsewhere(key):
             return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
         self._claims[key] = session
         session._claim = key
@@ -559,13 +580,16 @@ class ServerCore:
 
     def _nicked(
         self, session: Session, cmd: Nick, result: object, out: Output
-    ) -> Reply:
+    ) -> Reply | None:
         if result is True:
             return Reply(code=NAME_TAKEN, text=f"an account owns {cmd.nick}")
         if result is not False:
             return self._failed(session, cmd, result)
         if fold(cmd.nick) in self._online:
             return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
+        if self.cluster is not None:
+            self._cluster_enter(session, cmd, cmd.nick, "guest")
+            return None
         self._enter(session, cmd.nick, "guest", out)
         return Reply(code=NICK_OK, text=cmd.nick)
 
@@ -576,17 +600,23 @@ class ServerCore:
 
     def _who(self, session: Session, cmd: Who, now: float, out: Output) -> Reply:
         members: list[Session]
-        if cmd.room is None:
+        room_key = None if cmd.room is None else fold(cmd.room)
+        if room_key is None:
             members = list(self._online.values())
         else:
-            room = self._rooms.get(fold(cmd.room))
+            room = self._rooms.get(room_key)
             members = list(room.members) if room is not None else []
-        names = [name for _, name in sorted((m._key, m._name) for m in members)]
+        pairs = [(m._key, m._name) for m in members]
+        if self.cluster is not None:
+            pairs += self.cluster.who(room_key)
+        names = [name for _, name in sorted(pairs)]
         return Reply(code=USERS, text=" ".join(names))
 
     def _list_rooms(
         self, session: Session, cmd: Rooms, now: float, out: Output
     ) -> Reply:
+        if self.cluster is not None:
+            return self._cluster_rooms()
         text = " ".join(
             f"{room.display}={len(room.members)}"
             for _, room in sorted(self._rooms.items())
@@ -607,27 +637,37 @@ class ServerCore:
             recipients = [s for s in room.members if s is not session]
         else:
             other = self._online.get(fold(target))
-            if other is None:
-                return Reply(code=NOT_SENT, text=f"{target} is not online")
             address = "@"
-            recipients = [other]
+            if other is not None:
+                recipients = [other]
+            elif self.cluster is not None and self.cluster.remote(fold(target)):
+                recipients = []
+            else:
+                return Reply(code=NOT_SENT, text=f"{target} is not online")
         stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
         message = Message(
             sender=session._name, address=address, time=stamp, text=cmd.text
         )
         self._deliver(message, recipients, out)
+        if self.cluster is not None and (address != "@" or not recipients):
+            self.cluster.relay(target, message)
         return Reply(code=SENT, text="delivered")
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
         room = self._rooms.get(key)
         if room is None:
-            room = self._rooms[key] = _Room(cmd.room)
+            display = cmd.room
+            if self.cluster is not None:
+                display = self.cluster.room_display(key, display)
+            room = self._rooms[key] = _Room(display)
         if session not in room.members:
             joined = Joined(room=room.display, user=session._name)
             self._deliver(joined, room.members, out)
             room.members[session] = None
             session._rooms[key] = None
+            if self.cluster is not None:
+                self.cluster.joined(room.display, session)
             log.info("%s joined %s", session._name, room.display)
         return Reply(code=JOINED, text=room.display)
 
@@ -647,6 +687,66 @@ class ServerCore:
         self._end(session, "quit", out)
         out.closes.append(session)
 
+    # -- cluster (only with ServerCore(cluster=...)) -----------------------------
+
+    def _cluster_enter(
+        self, session: Session, cmd: Login | Nick, name: str, kind: str
+    ) -> None:
+        """Claim ``name`` across the cluster; enter, or ERRO-705, when answered."""
+        cluster = self.cluster
+        assert cluster is not None
+        ok = LOGGED_IN if isinstance(cmd, Login) else NICK_OK
+        busy = f"{name} is already online" if ok == LOGGED_IN else f"{name} is in use"
+
+        def then(result: object, out: Output) -> Reply:
+            if result is not True:
+                if result is False:
+                    return Reply(code=NAME_ONLINE, text=busy)
+                return self._failed(session, cmd, result)
+            if fold(name) in self._online:
+                # Another session of ours won it meanwhile; the name is ours
+                # either way, so nothing is released.
+                return Reply(code=NAME_ONLINE, text=busy)
+            self._enter(session, name, kind, out)
+            return Reply(code=ok, text=name)
+
+        session._job_command = cmd
+        cluster.claim(session, fold(name), then)
+
+    def _cluster_register(
+        self, session: Session, cmd: Register, work: Callable[[], object]
+    ) -> None:
+        """Hold the name across the cluster while the account is created, so no
+        guest on another node takes it meanwhile (released in finish())."""
+        cluster = self.cluster
+        assert cluster is not None
+        key = session._claim
+        assert key is not None
+
+        def then(result: object, out: Output) -> Reply | None:
+            if result is True:
+                self._start_job(session, cmd, work, out)
+                return None
+            del self._claims[key]
+            session._claim = None
+            if result is False:
+                return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+            return self._failed(session, cmd, result)
+
+        session._job_command = cmd
+        cluster.claim(session, key, then)
+
+    def _elsewhere(self, key: str) -> bool:
+        """Whether the user ``key`` is online on another node."""
+        return self.cluster is not None and self.cluster.online(key)
+
+    def _cluster_rooms(self) -> Reply:
+        assert self.cluster is not None
+        local = {k: (r.display, len(r.members)) for k, r in self._rooms.items()}
+        merged = self.cluster.rooms(local)
+        text = " ".join(f"{d}={n}" for _, (d, n) in sorted(merged.items()))
+        return Reply(code=ROOMS, text=text)
+
     # -- presence -------------------------------------------------------------
 
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
@@ -654,6 +754,8 @@ class ServerCore:
         session._key = fold(name)
         self._deliver(Online(user=name), self._online.values(), out)
         self._online[session._key] = session
+        if self.cluster is not None:
+            self.cluster.entered(session)
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
     def _leave(self, session: Session, key: str, out: Output) -> None:
@@ -665,6 +767,8 @@ class ServerCore:
             self._deliver(left, room.members, out)
         else:
             del self._rooms[key]
+        if self.cluster is not None:
+            self.cluster.left(room.display, session)
         log.info("%s left %s", session._name, room.display)
 
     def _end(self, session: Session, why: str, out: Output) -> None:
@@ -680,6 +784,8 @@ class ServerCore:
                 self._leave(session, key, out)
             del self._online[session._key]
             self._deliver(Offline(user=session.name), self._online.values(), out)
+            if self.cluster is not None:
+                self.cluster.ended(session)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
 

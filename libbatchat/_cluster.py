@@ -1,0 +1,366 @@
+"""Several servers as one chat: what crosses nodes, without any I/O.
+
+A ``Cluster`` given to ``ServerCore(cluster=...)`` makes its node one of many.
+The node keeps its own sessions as before and a *view* of the other nodes'
+users and room memberships, built from the events they publish. It talks to
+the other nodes only through ``outbox``, which the adapter carries out in
+order, one operation at a time:
+
+- ``Publish(data)``: send ``data`` to every other node (a bus: Redis PUB/SUB);
+- ``Claim(key)``: take the name ``key`` for this node, atomically across the
+  cluster, then give the answer (True, False, or the exception) to
+  ``claimed()``;
+- ``Release(key)``: free the name ``key`` if this node holds it.
+
+Data from the bus goes to ``receive()``; the bus's liveness of nodes goes to
+``alive()`` (nodes missing from it are gone: their users leave); after the
+bus was lost and is back, the adapter calls ``resync()``. Adapters run the
+outbox in order, so a name is released before a later claim of it, and an
+event is published after the claim it follows. Nothing here runs unless a
+cluster is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._events import Joined, Left, Offline, Online, Reply
+from ._grammar import serialize
+from ._names import fold
+from ._server import Job, Output, ServerCore, Session
+
+log = logging.getLogger("libbatchat.cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Claim:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    key: str
+
+
+Op = Publish | Claim | Release
+# What a claim's answer leads to: (ok or the exception) -> the reply, if any.
+_Then = Callable[[object, Output], Reply | None]
+
+
+class Cluster:
+    """This node's part of a cluster: its view of the others and its outbox."""
+
+    def __init__(self, node: str) -> None:
+        if not node or any(c.isspace() for c in node):
+            raise ValueError(f"bad node id {node!r}")
+        self.node = node
+        self.outbox: deque[Op] = deque()
+        # Whether the bus is reachable: while it is not, nothing reaches the
+        # other nodes, so a DM to one of their users is refused honestly.
+        self.linked = True
+        self._core: ServerCore | None = None
+        self._users: dict[str, tuple[str, str]] = {}  # key -> (display, node)
+        self._joined: dict[str, dict[str, None]] = {}  # user key -> room keys
+        self._members: dict[str, dict[str, None]] = {}  # room key -> user keys
+        self._room_names: dict[str, str] = {}  # room key -> display
+        self._waiting: dict[Claim, tuple[Session, _Then]] = {}
+        self._kept: dict[Claim, Session] = {}  # resync claims of names held
+
+    @property
+    def core(self) -> ServerCore:
+        assert self._core is not None, "cluster not attached to a ServerCore"
+        return self._core
+
+    def attach(self, core: ServerCore) -> None:
+        self._core = core
+        self._hello()
+
+    # -- from the adapter -------------------------------------------------------
+
+    def claimed(self, claim: Claim, result: object) -> Output:
+        """The answer to ``claim``: True (taken), False (held elsewhere), or
+        the exception the bus raised."""
+        out = Output()
+        core = self.core
+        kept = self._kept.pop(claim, None)
+        if kept is not None:
+            if result is False and kept.open and core._online.get(claim.key) is kept:
+                # Taken while the bus was away: one of the two must go.
+                core._close(
+                    kept, "name-conflict", "your name is online on another server", out
+                )
+            return out
+        waiting = self._waiting.pop(claim, None)
+        if waiting is None:
+            return out
+        session, then = waiting
+        if not session.open:
+            if session._claim == claim.key:
+                # A registration whose session went before its claim was answered.
+                del core._claims[claim.key]
+                session._claim = None
+            if result is True:
+                self.outbox.append(Release(claim.key))
+            return out
+        session._job = session._job_command = None
+        reply = then(result, out)
+        if reply is not None:
+            core._reply(session, reply, out)
+        now = core._clock()
+        core._pump(session, now, out)
+        core._settle(session, now, out)
+        return out
+
+    def receive(self, data: bytes) -> Output:
+        """An event another node published."""
+        out = Output()
+        try:
+            event = json.loads(data)
+            node = event["n"]
+            if node == self.node:
+                return out
+            self._dispatch(event["k"], node, event, out)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("ignored a bad cluster event %r: %s", data[:200], exc)
+        return out
+
+    def alive(self, nodes: Iterable[str]) -> Output:
+        """The nodes the bus knows to be alive; the others' users leave."""
+        out = Output()
+        live = set(nodes)
+        for node in sorted({n for _, n in self._users.values()} - live):
+            log.warning("node %s is gone: its users leave", node)
+            self._apply_state(node, [], {}, out)
+        return out
+
+    def link(self, up: bool) -> None:
+        """The bus was lost (False) or is back (True; then ``resync()``)."""
+        if up != self.linked:
+            log.warning("cluster bus %s", "back" if up else "unreachable")
+        self.linked = up
+
+    def resync(self) -> None:
+        """After the bus was lost: claim our names again and trade states."""
+        for key, session in self.core._online.items():
+            claim = Claim(key)
+            self._kept[claim] = session
+            self.outbox.append(claim)
+        self._hello()
+
+    def _hello(self) -> None:
+        # Our state, and a request for everyone else's.
+        self._publish(self._state())
+        self._publish({"k": "hello"})
+
+    # -- hooks of ServerCore ----------------------------------------------------
+
+    def claim(self, session: Session, key: str, then: _Then) -> None:
+        """Hold ``session``'s commands until ``key`` is claimed, then ``then``."""
+        claim = Claim(key)
+        # A placeholder job keeps the session's later lines waiting.
+        session._job = Job(session, lambda: None)
+        self._waiting[claim] = (session, then)
+        self.outbox.append(claim)
+
+    def release(self, key: str) -> None:
+        self.outbox.append(Release(key))
+
+    def online(self, key: str) -> bool:
+        """Whether another node has reported the user ``key`` online."""
+        return key in self._users
+
+    def remote(self, key: str) -> bool:
+        """Whether another node holds the user ``key`` and can be reached."""
+        return self.linked and key in self._users
+
+    def entered(self, session: Session) -> None:
+        self._publish({"k": "on", "u": session._name})
+
+    def ended(self, session: Session) -> None:
+        self.outbox.append(Release(session._key))
+        self._publish({"k": "off", "u": session._name})
+
+    def joined(self, room: str, session: Session) -> None:
+        self._publish({"k": "join", "r": room, "u": session._name})
+
+    def left(self, room: str, session: Session) -> None:
+        self._publish({"k": "part", "r": room, "u": session._name})
+
+    def relay(self, target: str, line: bytes) -> None:
+        """A message for users on other nodes (a DM, a room, or everyone)."""
+        text = line.decode("utf-8")
+        if target == "*":
+            self._publish({"k": "all", "l": text})
+        elif target.startswith("#"):
+            if fold(target) in self._members:
+                self._publish({"k": "room", "r": fold(target), "l": text})
+        else:
+            self._publish({"k": "dm", "t": fold(target), "l": text})
+
+    def room_display(self, key: str, display: str) -> str:
+        return self._room_names.get(key, display)
+
+    def who(self, room: str | None) -> list[tuple[str, str]]:
+        """(key, display) of the other nodes' users (in ``room``)."""
+        keys: Iterable[str] = (
+            self._users if room is None else self._members.get(room, {})
+        )
+        return [(key, self._users[key][0]) for key in keys]
+
+    def rooms(self, local: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+        """Local rooms' (display, members) merged with the other nodes'."""
+        merged = dict(local)
+        for key, members in self._members.items():
+            display, count = merged.get(key, (self._room_names[key], 0))
+            merged[key] = (display, count + len(members))
+        return merged
+
+    def shutdown(self) -> None:
+        """This node goes: its names are freed and its users leave everywhere."""
+        for key in self.core._online:
+            self.outbox.append(Release(key))
+        self._publish({"k": "state", "users": [], "rooms": {}})
+
+    # -- events from other nodes --------------------------------------------------
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        event["n"] = self.node
+        self.outbox.append(Publish(json.dumps(event).encode("utf-8")))
+
+    def _state(self) -> dict[str, Any]:
+        core = self.core
+        rooms = {
+            room.display: [m._name for m in room.members]
+            for room in core._rooms.values()
+        }
+        users = [s._name for s in core._online.values()]
+        return {"k": "state", "users": users, "rooms": rooms}
+
+    def _dispatch(
+        self, kind: str, node: str, event: dict[str, Any], out: Output
+    ) -> None:
+        if kind == "on":
+            self._on(node, event["u"], out)
+        elif kind == "off":
+            self._off(node, fold(event["u"]), out)
+        elif kind == "join":
+            self._join(node, event["r"], fold(event["u"]), out)
+        elif kind == "part":
+            self._part(node, fold(event["r"]), fold(event["u"]), out)
+        elif kind in ("dm", "room", "all"):
+            self._deliver(kind, event, out)
+        elif kind == "hello":
+            self._publish(self._state())
+        elif kind == "state":
+            self._apply_state(node, event["users"], event["rooms"], out)
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+
+    def _local_sessions(self) -> Iterable[Session]:
+        return self.core._online.values()
+
+    def _notify(self, sessions: Iterable[Session], line: bytes, out: Output) -> None:
+        for session in sessions:
+            out.sends.append((session, line))
+
+    def _on(self, node: str, name: str, out: Output) -> None:
+        key = fold(name)
+        if key in self._users or key in self.core._online:
+            log.warning("%s reported online by node %s too: ignored", name, node)
+            return
+        self._users[key] = (name, node)
+        self._joined[key] = {}
+        self._notify(self._local_sessions(), serialize(Online(user=name)), out)
+
+    def _off(self, node: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node:
+            return
+        for room in list(self._joined[key]):
+            self._part(node, room, key, out)
+        name, _ = self._users.pop(key)
+        del self._joined[key]
+        self._notify(self._local_sessions(), serialize(Offline(user=name)), out)
+
+    def _join(self, node: str, room: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node:
+            return
+        rkey = fold(room)
+        if rkey in self._joined[key]:
+            return
+        local = self.core._rooms.get(rkey)
+        display = (
+            local.display if local is not None else self._room_names.get(rkey, room)
+        )
+        self._room_names[rkey] = display
+        self._members.setdefault(rkey, {})[key] = None
+        self._joined[key][rkey] = None
+        if local is not None:
+            line = serialize(Joined(room=display, user=self._users[key][0]))
+            self._notify(local.members, line, out)
+
+    def _part(self, node: str, rkey: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node or rkey not in self._joined[key]:
+            return
+        del self._joined[key][rkey]
+        members = self._members[rkey]
+        del members[key]
+        display = self._room_names[rkey]
+        if not members:
+            del self._members[rkey]
+            del self._room_names[rkey]
+        local = self.core._rooms.get(rkey)
+        if local is not None:
+            line = serialize(Left(room=display, user=self._users[key][0]))
+            self._notify(local.members, line, out)
+
+    def _deliver(self, kind: str, event: dict[str, Any], out: Output) -> None:
+        line = event["l"].encode("utf-8")
+        core = self.core
+        if kind == "all":
+            self._notify(self._local_sessions(), line, out)
+        elif kind == "room":
+            room = core._rooms.get(event["r"])
+            if room is not None:
+                self._notify(room.members, line, out)
+        else:
+            target = core._online.get(event["t"])
+            if target is not None:
+                out.sends.append((target, line))
+
+    def _apply_state(
+        self,
+        node: str,
+        users: list[str],
+        rooms: dict[str, list[str]],
+        out: Output,
+    ) -> None:
+        """Make the view of ``node`` what it reports, with the notices a
+        change would have caused: leaves first, then arrivals."""
+        wanted = {fold(u): u for u in users}
+        memberships = {
+            (fold(room), fold(user)): room
+            for room, members in rooms.items()
+            for user in members
+        }
+        mine = [k for k, (_, n) in self._users.items() if n == node]
+        for key in mine:
+            for rkey in list(self._joined[key]):
+                if (rkey, key) not in memberships:
+                    self._part(node, rkey, key, out)
+            if key not in wanted:
+                self._off(node, key, out)
+        for key, name in wanted.items():
+            if key not in self._users:
+                self._on(node, name, out)
+        for (_rkey, key), room in memberships.items():
+            self._join(node, room, key, out)
