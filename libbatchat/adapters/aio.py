@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from libbatchat._accounts import AccountStore
+from libbatchat._cluster import Cluster
 from libbatchat._config import Limits
 from libbatchat._connection import NEED_DATA, Connection, Role
 from libbatchat._dialects import CANONICAL
@@ -219,6 +220,7 @@ class Server:
         close_grace: float = CLOSE_GRACE,
         tls: ssl.SSLContext | None = None,
         listen: Sequence[Listen] = (),
+        cluster: Cluster | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -228,7 +230,11 @@ class Server:
         self._dialect_listeners: list[tuple[Listen, socket.socket]] = []
         self._clock: Callable[[], float] = time.monotonic
         limits = resolve(limits or Limits())
-        self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
+        self.core = ServerCore(
+            limits=limits, accounts=accounts, clock=self._clock, cluster=cluster
+        )
+        # Called after every apply(): a cluster bus carries the outbox then.
+        self.on_applied: Callable[[], None] | None = None
         self.limits = self.core.limits
         self.protocols: dict[Session, _ServerProtocol] = {}
         self._executor = ThreadPoolExecutor(
@@ -383,6 +389,8 @@ class Server:
         finally:
             self._applying = False
         self._arm_timer()
+        if self.on_applied is not None:
+            self.on_applied()
 
     def _apply_one(self, out: Output) -> None:
         written: dict[Session, _ServerProtocol] = {}
