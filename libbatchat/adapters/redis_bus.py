@@ -135,6 +135,7 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self._drained = asyncio.Event()
         self._healthy = True
+        self._trust_after = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -196,18 +197,21 @@ class RedisBus:
         # them all; the core claims again those still online.
         await self._drop(keys=[self._nodes], args=[self.prefix, self.node, "0"])
         self._healthy = True
+        # A restarted Redis lists only the nodes that stamped themselves
+        # since: give the others a ttl to do so before judging them gone.
+        self._trust_after = asyncio.get_running_loop().time() + self.ttl
         self.cluster.link(True)
         self.cluster.resync()
         self._wake.set()
 
-    async def _beat(self) -> bool:
-        """Stamp this node; True if Redis did not know it (new, or forgotten)."""
+    async def _beat(self) -> tuple[bool, list[str]]:
+        """Stamp this node: whether Redis did not know it (new, or forgotten),
+        and the nodes alive."""
         new, alive = await self._beat_script(
             keys=[self._nodes], args=[self.prefix, self.node, self.ttl]
         )
         nodes = [n.decode() if isinstance(n, bytes) else str(n) for n in alive]
-        self.server.apply(self.cluster.alive(nodes))
-        return bool(new)
+        return bool(new), nodes
 
     async def _heartbeats(self) -> None:
         while True:
@@ -216,7 +220,7 @@ class RedisBus:
                     await self._beat_now.wait()
             self._beat_now.clear()
             try:
-                forgotten = await self._beat()
+                forgotten, nodes = await self._beat()
             except _ERRORS as exc:
                 self._lost(exc)
                 continue
@@ -229,6 +233,8 @@ class RedisBus:
                     await self._recovered()
                 except _ERRORS as exc:
                     self._lost(exc)
+            elif asyncio.get_running_loop().time() >= self._trust_after:
+                self.server.apply(self.cluster.alive(nodes))
 
     # -- events in --------------------------------------------------------------
 
