@@ -30,7 +30,7 @@ from libbatchat._cluster import Cluster
 from libbatchat._config import describe
 from libbatchat._dialects import DIALECTS
 from libbatchat.adapters import aio, threaded
-from libbatchat.adapters._common import Listen
+from libbatchat.adapters._common import Listen, is_postgres_url, redact
 from libbatchat.adapters.sqlite import SqliteStore
 
 PROG = "batchat-server"
@@ -102,7 +102,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=None,
         help=(
             f"account database, a SQLite file (default {default_db(environ)}, "
-            f"its directory created); {MEMORY} keeps accounts in memory only"
+            f"its directory created); {MEMORY} keeps accounts in memory only; "
+            "postgresql://USER@HOST/DB keeps them in PostgreSQL (for a cluster)"
         ),
     )
     parser.add_argument(
@@ -246,6 +247,8 @@ def _private_dir(path: Path, ours: bool) -> None:
 def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
     if db == MEMORY:
         return MemoryStore()
+    if db is not None and is_postgres_url(db):
+        return _open_postgres(db)
     path = Path(db) if db is not None else default_db(environ)
     try:
         _private_dir(path.parent, ours=db is None)
@@ -258,6 +261,20 @@ def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
             else exc.strerror or str(exc)
         )
         raise StartError(f"cannot create a database at {str(path)!r}: {why}") from exc
+    except StoreError as exc:
+        raise StartError(str(exc)) from exc
+
+
+def _open_postgres(url: str) -> AccountStore:
+    try:
+        # Imported only for a postgresql:// --db: psycopg is an optional extra.
+        from libbatchat.adapters.postgres import PostgresStore  # noqa: PLC0415
+    except ImportError as exc:
+        raise StartError(
+            "a postgresql:// --db needs psycopg: pip install 'libbatchat[cluster]'"
+        ) from exc
+    try:
+        return PostgresStore(url)
     except StoreError as exc:
         raise StartError(str(exc)) from exc
 
@@ -430,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     db = args.db if args.db is not None else str(default_db(environ))
+    db = redact(db)  # a postgresql:// URL may carry a password: never print it
     raise_file_limit()
     try:
         tls = tls_context(args)

@@ -6,9 +6,15 @@ import os
 import signal
 from pathlib import Path
 
-from libbatchat import Join, Joined, Left, Login, Nick, Offline, Online, Who
+from libbatchat import Join, Joined, Left, Login, Nick, Offline, Online, Register, Who
 from libbatchat.adapters import aio
-from tests.services import RedisServer, free_port, redis_server  # noqa: F401
+from tests.services import (  # noqa: F401
+    PostgresServer,
+    RedisServer,
+    free_port,
+    postgres_server,
+    redis_server,
+)
 from tests.test_cluster_redis import PW, ask, barrier, cluster, login, push, quiet, run
 from tests.test_server_program import (
     COMMAND,
@@ -144,3 +150,42 @@ def test_redis_restart(redis_server: RedisServer) -> None:  # noqa: F811
                 await quiet(x)
 
     run(redis_server, test)
+
+
+def test_two_nodes_share_accounts_in_postgresql(
+    redis_server: RedisServer,  # noqa: F811
+    postgres_server: PostgresServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    url = postgres_server.url.replace("postgres@", "postgres:s3cr3t@")
+    ports = []
+    for _ in range(2):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", url,
+            "--cluster", redis_server.url,
+            *CLUSTER_FLAGS,
+            *FAST_FLAGS,
+        )  # fmt: skip
+        programs.append(p)
+        ports.append(p.listening())
+
+    async def test(_url: str) -> None:
+        a = await aio.Client.connect("127.0.0.1", ports[0])
+        b = await aio.Client.connect("127.0.0.1", ports[1])
+        try:
+            assert (await a.request(Register(user="Ana", password=PW))).code == 213
+            assert (await b.request(Register(user="ana", password=PW))).code == 703
+            assert (await b.request(Login(user="ANA", password=PW))).code == 214
+            assert (await a.request(Login(user="ana", password=PW))).code == 705
+        finally:
+            await a.close()
+            await b.close()
+
+    run(redis_server, test)
+    for p in programs:
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.wait() == 0
+        assert "s3cr3t" not in p.stderr()
