@@ -29,7 +29,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._events import Joined, Left, Offline, Online, Reply
+from ._events import (
+    Chat,
+    Command,
+    Join,
+    Joined,
+    Left,
+    Offline,
+    Online,
+    Ping,
+    Reply,
+    Rooms,
+    Who,
+)
 from ._grammar import serialize
 from ._names import fold
 from ._server import Job, Output, ServerCore, Session
@@ -75,6 +87,13 @@ class Cluster:
         self._room_names: dict[str, str] = {}  # room key -> display
         self._waiting: dict[Claim, tuple[Session, _Then]] = {}
         self._kept: dict[Claim, Session] = {}  # resync claims of names held
+        # Replies held until our own events, published before them, come
+        # back from the bus: by then the bus has handed them to every node,
+        # so a client that is answered can count on the others being told.
+        self._seq = 0
+        self._looped = 0
+        self._fences: deque[tuple[int, Session, Reply | Command]] = deque()
+        self._resuming: Command | None = None
 
     @property
     def core(self) -> ServerCore:
@@ -114,7 +133,7 @@ class Cluster:
             return out
         session._job = session._job_command = None
         reply = then(result, out)
-        if reply is not None:
+        if reply is not None and not self.hold(session, reply):
             core._reply(session, reply, out)
         now = core._clock()
         core._pump(session, now, out)
@@ -128,6 +147,7 @@ class Cluster:
             event = json.loads(data)
             node = event["n"]
             if node == self.node:
+                self._release(int(event["s"]), out)
                 return out
             self._dispatch(event["k"], node, event, out)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -143,11 +163,16 @@ class Cluster:
             self._apply_state(node, [], {}, out)
         return out
 
-    def link(self, up: bool) -> None:
+    def link(self, up: bool) -> Output:
         """The bus was lost (False) or is back (True; then ``resync()``)."""
+        out = Output()
         if up != self.linked:
             log.warning("cluster bus %s", "back" if up else "unreachable")
         self.linked = up
+        if not up:
+            # What we published may never come back: answer what waits.
+            self._release(self._seq, out)
+        return out
 
     def resync(self) -> None:
         """After the bus was lost: claim our names again and trade states."""
@@ -163,6 +188,56 @@ class Cluster:
         self._publish({"k": "hello"})
 
     # -- hooks of ServerCore ----------------------------------------------------
+
+    def hold(self, session: Session, reply: Reply) -> bool:
+        """Hold ``reply`` if events we published have not come back yet."""
+        if not self.linked or self._looped >= self._seq:
+            return False
+        session._job = Job(session, lambda: None)
+        self._fences.append((self._seq, session, reply))
+        return True
+
+    def sync(self, session: Session, command: Command) -> bool:
+        """Hold a command that reads the cluster's state until a marker we
+        publish now comes back: then every event published before it (by
+        any node, to a client already answered) has been applied here."""
+        if command is self._resuming:
+            self._resuming = None
+            return False
+        if not self.linked or not self._reads(command):
+            return False
+        self._publish({"k": "sync"})
+        session._job = Job(session, lambda: None)
+        self._fences.append((self._seq, session, command))
+        return True
+
+    def _reads(self, command: Command) -> bool:
+        if isinstance(command, Chat):
+            # Rooms and '*' are published anyway, in order; only a user on
+            # another node must be looked up in a view that is up to date.
+            target = command.target
+            return target[0] not in "#*" and fold(target) not in self.core._online
+        return isinstance(command, Who | Rooms | Join | Ping)
+
+    def _release(self, seq: int, out: Output) -> None:
+        self._looped = max(self._looped, seq)
+        core = self.core
+        fences = self._fences
+        while fences and fences[0][0] <= self._looped:
+            _, session, item = fences.popleft()
+            if not session.open:
+                continue
+            session._job = None
+            now = core._clock()
+            if isinstance(item, Reply):
+                core._reply(session, item, out)
+            else:
+                self._resuming = item
+                if session.name is None:
+                    session._lines -= 1  # counted when it first came
+                core._process(session, item, now, out)
+            core._pump(session, now, out)
+            core._settle(session, now, out)
 
     def claim(self, session: Session, key: str, then: _Then) -> None:
         """Hold ``session``'s commands until ``key`` is claimed, then ``then``."""
@@ -234,7 +309,9 @@ class Cluster:
     # -- events from other nodes --------------------------------------------------
 
     def _publish(self, event: dict[str, Any]) -> None:
+        self._seq += 1
         event["n"] = self.node
+        event["s"] = self._seq
         self.outbox.append(Publish(json.dumps(event).encode("utf-8")))
 
     def _state(self) -> dict[str, Any]:
@@ -259,6 +336,8 @@ class Cluster:
             self._part(node, fold(event["r"]), fold(event["u"]), out)
         elif kind in ("dm", "room", "all"):
             self._deliver(kind, event, out)
+        elif kind == "sync":
+            pass  # another node's marker: it only matters to that node
         elif kind == "hello":
             self._publish(self._state())
         elif kind == "state":

@@ -470,6 +470,8 @@ class ServerCore:
             reply = Reply(code=NOT_LOGGED_IN, text="log in first")
         elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
             reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
+        elif self.cluster is not None and self.cluster.sync(session, item):
+            return
         else:
             try:
                 reply = self._handlers[type(item)](session, item, now, out)
@@ -477,6 +479,8 @@ class ServerCore:
                 log.exception("session %d: error handling %s", session.id, spec.verb)
                 reply = Reply(code=SERVER_ERROR, text="internal error")
         if reply is not None:
+            if self.cluster is not None and self.cluster.hold(session, reply):
+                return
             self._reply(session, reply, out)
 
     # -- commands -------------------------------------------------------------

@@ -19,6 +19,7 @@ from libbatchat import (
     Offline,
     Online,
     Part,
+    Ping,
     Quit,
     Register,
     Rooms,
@@ -120,10 +121,10 @@ def test_register_claim_lost_or_failed() -> None:
     bus.guest(b, "Dee")
     x = a.connect()
     assert x.ask(Register(user="dee", password=PW)).code == 703
-    bus.down = True
+    bus.set_down(True)
     assert x.ask(Register(user="eve", password=PW)).code == 710
     assert x.ask(Nick(nick="eve")).code == 710
-    bus.down = False
+    bus.set_down(False)
     assert x.ask(Register(user="eve", password=PW)).code == 213
 
 
@@ -145,9 +146,9 @@ def test_session_gone_before_claim_is_answered() -> None:
     z = b.connect()
     z.send(Nick(nick="Hal"))
     b.apply(b.core.disconnect(z.session))
-    bus.down = True
+    bus.set_down(True)
     bus.flush()  # the claim fails: nothing to release
-    bus.down = False
+    bus.set_down(False)
     assert bus.names == {}
 
 
@@ -286,16 +287,15 @@ def test_bus_outage_and_resync() -> None:
     a, b = bus.nodes
     ana = bus.user(a, "Ana")
     bus.user(b, "Bob")
-    bus.down = True
-    a.cluster.link(False)
-    a.cluster.link(False)
+    bus.set_down(True)
+    assert a.cluster.link(False).sends == []  # no change: no second warning
     # A DM to another node's user is refused while the bus is away.
     assert ana.ask(Chat(target="bob", text="x")).code == 216
     assert ana.ask(Chat(target="ana", text="me")).code == 215
     c = b.connect()
     assert c.ask(Nick(nick="Kim")).code == 710
-    bus.down = False
-    a.cluster.link(True)
+    bus.set_down(False)
+    a.apply(a.cluster.link(True))
     assert ana.ask(Chat(target="bob", text="x")).code == 215
 
 
@@ -400,3 +400,43 @@ def test_outbox_operations_are_data() -> None:
     (a,) = bus.nodes
     out = a.cluster.claimed(Claim("stray"), True)
     assert out.sends == []
+
+
+def test_replies_wait_for_the_bus_to_take_our_events() -> None:
+    bus = Bus(2, auto=False)
+    a, b = bus.nodes
+    bus.flush()
+    ana = a.connect()
+    bob = b.connect()
+    ana.send(Nick(nick="Ana"))
+    bus.flush()
+    ana.take()
+    bob.send(Nick(nick="Bob"))
+    bus.step(b)  # the claim: Bob is online on b, its ONLINE not yet out
+    assert bob.replies() == []  # so PASS waits for the event to come back
+    bob.send(Ping(token="t"))
+    bus.flush()
+    assert [r.code for r in bob.replies()] == [218, 224]
+    assert ana.pushes() == [Online(user="Bob")]
+    # A session gone while its reply waited is simply skipped.
+    bob.send(Join(room="#R"))
+    b.apply(b.core.disconnect(bob.session))
+    bus.flush()
+    assert ana.pushes() == [Offline(user="Bob")]
+    # The bus lost: what waited is answered at once.
+    cy = b.connect()
+    cy.send(Nick(nick="Cy"))
+    bus.step(b)
+    cy.send(Join(room="#S"))
+    assert cy.replies() == []
+    b.apply(b.cluster.link(False))
+    assert [r.code for r in cy.replies()] == [218, 222]
+
+
+def test_a_synced_line_counts_once_before_login() -> None:
+    bus = Bus(2)
+    a, _ = bus.nodes
+    x = a.connect()
+    for _ in range(3):
+        assert x.ask(Ping(token="p")).code == 224
+    assert x.session._lines == 3

@@ -6,6 +6,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from libbatchat import Join, Joined, Left, Login, Nick, Offline, Online, Register, Who
 from libbatchat.adapters import aio
 from tests.services import (  # noqa: F401
@@ -189,3 +191,30 @@ def test_two_nodes_share_accounts_in_postgresql(
         p.proc.send_signal(signal.SIGTERM)
         assert p.wait() == 0
         assert "s3cr3t" not in p.stderr()
+
+
+def test_conformance_across_two_nodes(
+    redis_server: RedisServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from libbatchat.conformance.cli import main as conformance
+
+    db = tmp_path / "accounts.db"
+    ports = []
+    for _ in range(2):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", str(db),
+            "--cluster", redis_server.url,
+            *CLUSTER_FLAGS,
+        )  # fmt: skip
+        programs.append(p)
+        ports.append(p.listening())
+    code = conformance(
+        [f"127.0.0.1:{ports[0]}", "--also", f"127.0.0.1:{ports[1]}", "-q"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out

@@ -189,7 +189,7 @@ class RedisBus:
         if self._healthy:
             log.error("Redis unreachable (%s): serving this node's clients only", exc)
         self._healthy = False
-        self.cluster.link(False)
+        self.server.apply(self.cluster.link(False))
 
     async def _recovered(self) -> None:
         log.warning("Redis is back: resynchronizing node %s", self.node)
@@ -200,7 +200,7 @@ class RedisBus:
         # A restarted Redis lists only the nodes that stamped themselves
         # since: give the others a ttl to do so before judging them gone.
         self._trust_after = asyncio.get_running_loop().time() + self.ttl
-        self.cluster.link(True)
+        self.server.apply(self.cluster.link(True))
         self.cluster.resync()
         self._wake.set()
 
