@@ -29,20 +29,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._errors import ProtocolError
 from ._events import (
     Chat,
     Command,
     Join,
     Joined,
     Left,
+    Message,
     Offline,
     Online,
     Ping,
+    Push,
     Reply,
     Rooms,
     Who,
 )
-from ._grammar import serialize
+from ._grammar import parse_server_line, serialize
 from ._names import fold
 from ._server import Job, Output, ServerCore, Session
 
@@ -150,7 +153,7 @@ class Cluster:
                 self._release(int(event["s"]), out)
                 return out
             self._dispatch(event["k"], node, event, out)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as exc:
             log.warning("ignored a bad cluster event %r: %s", data[:200], exc)
         return out
 
@@ -271,9 +274,9 @@ class Cluster:
     def left(self, room: str, session: Session) -> None:
         self._publish({"k": "part", "r": room, "u": session._name})
 
-    def relay(self, target: str, line: bytes) -> None:
+    def relay(self, target: str, message: Message) -> None:
         """A message for users on other nodes (a DM, a room, or everyone)."""
-        text = line.decode("utf-8")
+        text = serialize(message).decode("utf-8")
         if target == "*":
             self._publish({"k": "all", "l": text})
         elif target.startswith("#"):
@@ -348,9 +351,9 @@ class Cluster:
     def _local_sessions(self) -> Iterable[Session]:
         return self.core._online.values()
 
-    def _notify(self, sessions: Iterable[Session], line: bytes, out: Output) -> None:
-        for session in sessions:
-            out.sends.append((session, line))
+    def _notify(self, sessions: Iterable[Session], push: Push, out: Output) -> None:
+        # Through the core, which writes each session's dialect.
+        self.core._deliver(push, sessions, out)
 
     def _on(self, node: str, name: str, out: Output) -> None:
         key = fold(name)
@@ -359,7 +362,7 @@ class Cluster:
             return
         self._users[key] = (name, node)
         self._joined[key] = {}
-        self._notify(self._local_sessions(), serialize(Online(user=name)), out)
+        self._notify(self._local_sessions(), Online(user=name), out)
 
     def _off(self, node: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node:
@@ -368,7 +371,7 @@ class Cluster:
             self._part(node, room, key, out)
         name, _ = self._users.pop(key)
         del self._joined[key]
-        self._notify(self._local_sessions(), serialize(Offline(user=name)), out)
+        self._notify(self._local_sessions(), Offline(user=name), out)
 
     def _join(self, node: str, room: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node:
@@ -384,8 +387,8 @@ class Cluster:
         self._members.setdefault(rkey, {})[key] = None
         self._joined[key][rkey] = None
         if local is not None:
-            line = serialize(Joined(room=display, user=self._users[key][0]))
-            self._notify(local.members, line, out)
+            push = Joined(room=display, user=self._users[key][0])
+            self._notify(local.members, push, out)
 
     def _part(self, node: str, rkey: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node or rkey not in self._joined[key]:
@@ -399,22 +402,24 @@ class Cluster:
             del self._room_names[rkey]
         local = self.core._rooms.get(rkey)
         if local is not None:
-            line = serialize(Left(room=display, user=self._users[key][0]))
-            self._notify(local.members, line, out)
+            push = Left(room=display, user=self._users[key][0])
+            self._notify(local.members, push, out)
 
     def _deliver(self, kind: str, event: dict[str, Any], out: Output) -> None:
-        line = event["l"].encode("utf-8")
+        message = parse_server_line(event["l"].rstrip("\n"))
+        if not isinstance(message, Message):
+            raise ValueError("not a message")
         core = self.core
         if kind == "all":
-            self._notify(self._local_sessions(), line, out)
+            self._notify(self._local_sessions(), message, out)
         elif kind == "room":
             room = core._rooms.get(event["r"])
             if room is not None:
-                self._notify(room.members, line, out)
+                self._notify(room.members, message, out)
         else:
             target = core._online.get(event["t"])
             if target is not None:
-                out.sends.append((target, line))
+                self._notify([target], message, out)
 
     def _apply_state(
         self,

@@ -29,6 +29,7 @@ from libbatchat._cluster import Claim, Cluster, Publish, Release
 from tests.cluster_harness import Bus
 
 PW = "pw pw"
+LINE = "FROM x {} 2026-09-21T12:00:00.000Z y\n"
 
 
 def texts(client: object) -> list[str]:
@@ -358,9 +359,11 @@ def test_bad_events_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
         b'{"k": "on"}',
         b'{"n": "z", "k": "what"}',
         b'{"n": "z", "k": "on", "u": 5}',
+        b'{"n": "z", "k": "all", "l": "ONLINE x"}',
+        b'{"n": "z", "k": "all", "l": "NONSENSE"}',
     ):
         a.apply(a.cluster.receive(data))
-    assert len(caplog.records) == 5
+    assert len(caplog.records) == 7
     assert ana.pushes() == []
 
 
@@ -382,8 +385,8 @@ def test_events_that_do_not_fit_the_view() -> None:
     send(n="z", k="part", r="#R", u="zoe")  # not a member
     send(n="z", k="join", r="#R", u="zoe")
     send(n="z", k="join", r="#r", u="zoe")  # already a member
-    send(n="z", k="room", r="#nowhere", l="FROM x #nowhere 2026 y\n")
-    send(n="z", k="dm", t="nobody", l="FROM x @ 2026 y\n")
+    send(n="z", k="room", r="#nowhere", l=LINE.format("#nowhere"))
+    send(n="z", k="dm", t="nobody", l=LINE.format("@"))
     send(n=a.cluster.node, k="all", l="ours: ignored\n")
     assert ana.pushes() == [Online(user="Zoe"), Joined(room="#R", user="Zoe")]
     assert a.cluster.outbox == type(a.cluster.outbox)()
