@@ -213,6 +213,7 @@ def test_a_node_that_shuts_down_lets_its_users_go(
             await ask(bob, Join(room="#R"))
             await barrier(bob, ana)
             await ask(ana, Join(room="#R"))
+            assert await push(bob) == Joined(room="#R", user="Ana")
             closing = asyncio.create_task(b.server.close())
             assert isinstance(await push(bob), Closing)
             await bob.close()
