@@ -1,4 +1,4 @@
-"""The programs built on libbatchat: batchat-server and batchat-repl.
+"""The programs built on libbatchat: batchat-server, batchat-repl, batchat-bot.
 
 In the source tree this is ``frontends/``; installed, the package is named
 ``batchat_frontends`` so it cannot clash with another project's

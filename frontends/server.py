@@ -155,6 +155,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="run the asyncio adapter on uvloop, if it is installed",
     )
     parser.add_argument(
+        "--monitor",
+        action="store_true",
+        help=(
+            "open the monitor window (live log, sessions, rooms, counters, "
+            "stop/start listening); closing it shuts the server down"
+        ),
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -427,6 +435,27 @@ def _check_cluster(args: argparse.Namespace) -> str:
     return ""
 
 
+def _serve_monitor(args: argparse.Namespace, server: aio.Server, db: str) -> None:
+    # Tk is imported only here: a server without --monitor needs no display.
+    import tkinter  # noqa: PLC0415
+
+    from .gui.monitor import run_monitor  # noqa: PLC0415
+
+    try:
+        run_monitor(
+            server,
+            lambda port: _announce(
+                "asyncio", args.host, port, db, server.tls is not None
+            ),
+        )
+    except tkinter.TclError as exc:
+        server.core.accounts.close()
+        raise StartError(f"cannot open the monitor window: {exc}") from exc
+    except OSError as exc:
+        server.core.accounts.close()
+        raise _listen_error(args, exc) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     environ = os.environ
     parser = build_parser(environ)
@@ -441,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster_error = _check_cluster(args)
         if cluster_error:
             parser.error(cluster_error)
+    if args.monitor and (args.adapter != "asyncio" or args.uvloop):
+        parser.error("--monitor runs the asyncio adapter (without --uvloop)")
+    if args.monitor and args.cluster is not None:
+        parser.error("--monitor cannot be combined with --cluster")
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -479,6 +512,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listen=args.listen,
                 cluster=_cluster(args),
             )
+            if args.monitor:
+                _serve_monitor(args, aio_server, db)
+                return 0
             aio.run(_serve_asyncio(args, aio_server, db), use_uvloop=args.uvloop)
         else:
             thr_server = threaded.Server(

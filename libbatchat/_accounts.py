@@ -13,6 +13,7 @@ import os
 from typing import Protocol
 
 from ._names import fold
+from ._skeleton import skeleton
 
 SALT_BYTES = 16
 HASH_BYTES = 32
@@ -24,10 +25,12 @@ class StoreError(Exception):
 
 
 class AccountStore(Protocol):
-    """Where accounts live. Names are keyed by ``fold(name)``."""
+    """Where accounts live. Names are keyed by ``fold(name)``; no two accounts
+    made by ``create`` share a ``skeleton(name)`` (they would look alike)."""
 
     def create(self, name: str, record: str) -> bool:
-        """Store a new account; False if ``fold(name)`` exists.
+        """Store a new account; False if one with the same ``fold(name)`` or
+        ``skeleton(name)`` exists (checked atomically with the insert).
 
         Returns True only once the account is stored durably.
         """
@@ -37,6 +40,11 @@ class AccountStore(Protocol):
         """(display name, record) of the account ``fold(name)``, if any."""
         ...
 
+    def similar(self, name: str) -> str | None:
+        """The display name of an account whose skeleton is ``skeleton(name)``
+        (the account ``fold(name)`` itself first), if any."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -44,16 +52,25 @@ class MemoryStore:
     """Accounts in a dict; lost when the process ends."""
 
     def __init__(self) -> None:
+        # Keyed by skeleton: names equal under fold() share one, so one dict
+        # keeps both rules.
         self._accounts: dict[str, tuple[str, str]] = {}
 
     def create(self, name: str, record: str) -> bool:
         entry = (name, record)
         # setdefault is one atomic step under the GIL, so two threads creating
-        # one name cannot both win.
-        return self._accounts.setdefault(fold(name), entry) is entry
+        # look-alike names cannot both win.
+        return self._accounts.setdefault(skeleton(name), entry) is entry
 
     def get(self, name: str) -> tuple[str, str] | None:
-        return self._accounts.get(fold(name))
+        found = self._accounts.get(skeleton(name))
+        if found is None or fold(found[0]) != fold(name):
+            return None
+        return found
+
+    def similar(self, name: str) -> str | None:
+        found = self._accounts.get(skeleton(name))
+        return None if found is None else found[0]
 
     def close(self) -> None:
         """Nothing to release; kept so MemoryStore is an AccountStore."""

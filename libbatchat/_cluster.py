@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._codec import deliver
+from ._dialects import CANONICAL
 from ._errors import ProtocolError
 from ._events import (
     Chat,
@@ -36,6 +38,7 @@ from ._events import (
     Join,
     Joined,
     Left,
+    Login,
     Message,
     Offline,
     Online,
@@ -45,9 +48,10 @@ from ._events import (
     Rooms,
     Who,
 )
-from ._grammar import parse_server_line, serialize
+from ._grammar import line, parse_server_line
 from ._names import fold
-from ._server import Job, Output, ServerCore, Session
+from ._server import NAME_ONLINE, Job, Output, ServerCore, Session
+from ._skeleton import skeleton
 
 log = logging.getLogger("libbatchat.cluster")
 
@@ -85,6 +89,7 @@ class Cluster:
         self.linked = True
         self._core: ServerCore | None = None
         self._users: dict[str, tuple[str, str]] = {}  # key -> (display, node)
+        self._looks: dict[str, str] = {}  # skeleton -> display (spec 3.5)
         self._joined: dict[str, dict[str, None]] = {}  # user key -> room keys
         self._members: dict[str, dict[str, None]] = {}  # room key -> user keys
         self._room_names: dict[str, str] = {}  # room key -> display
@@ -97,6 +102,8 @@ class Cluster:
         self._looped = 0
         self._fences: deque[tuple[int, Session, Reply | Command]] = deque()
         self._resuming: Command | None = None
+        # Logins taking over a user of another node: they wait for its OFFLINE.
+        self._taking: dict[str, list[tuple[Session, Login, str]]] = {}
 
     @property
     def core(self) -> ServerCore:
@@ -127,7 +134,7 @@ class Cluster:
             return out
         session, then = waiting
         if not session.open:
-            if session._claim == claim.key:
+            if session._claim is not None:
                 # A registration whose session went before its claim was answered.
                 del core._claims[claim.key]
                 session._claim = None
@@ -175,6 +182,8 @@ class Cluster:
         if not up:
             # What we published may never come back: answer what waits.
             self._release(self._seq, out)
+            for key in list(self._taking):
+                self._refuse_takers(key, out)
         return out
 
     def resync(self) -> None:
@@ -250,12 +259,55 @@ class Cluster:
         self._waiting[claim] = (session, then)
         self.outbox.append(claim)
 
+    def take_over(self, session: Session, cmd: Login, name: str) -> None:
+        """Ask the node holding ``name`` to close it; ``session`` logs in when
+        its OFFLINE comes (or is refused if that node keeps it)."""
+        session._job = Job(session, lambda: None)
+        session._job_command = cmd
+        self._taking.setdefault(fold(name), []).append((session, cmd, name))
+        self._publish({"k": "take", "u": name, "p": session.peer})
+
+    def _take(self, name: str, peer: str, out: Output) -> None:
+        core = self.core
+        holder = core._online.get(fold(name))
+        if holder is None:
+            return  # not ours, or gone already: its OFFLINE answers the taker
+        if holder._account and holder.dialect == CANONICAL:
+            text = f"logged in again from {peer}"
+            core._close(holder, "taken-over", text, out)
+        else:
+            self._publish({"k": "kept", "u": name})
+
+    def _resume_takers(self, key: str) -> None:
+        core = self.core
+        for session, cmd, name in self._taking.pop(key, ()):
+            if session.open:
+                session._job = None
+                core._cluster_enter(session, cmd, name, "account")
+
+    def _refuse_takers(self, key: str, out: Output) -> None:
+        core = self.core
+        for session, _, name in self._taking.pop(key, ()):
+            if session.open:
+                session._job = session._job_command = None
+                reply = Reply(code=NAME_ONLINE, text=f"{name} is already online")
+                core._reply(session, reply, out)
+                now = core._clock()
+                core._pump(session, now, out)
+                core._settle(session, now, out)
+
     def release(self, key: str) -> None:
         self.outbox.append(Release(key))
 
-    def online(self, key: str) -> bool:
-        """Whether another node has reported the user ``key`` online."""
-        return key in self._users
+    def looks_like(self, name: str) -> str | None:
+        """The user another node reported online whose name ``name`` is or
+        looks like (spec 3.5), if any."""
+        return self._looks.get(skeleton(name))
+
+    def contact(self, session: Session, key: str) -> None:
+        """``session`` sent a direct message to ``key`` on another node; the
+        recipient's node records the other half when the message arrives."""
+        self.core._contacts.follow(session, key)
 
     def remote(self, key: str) -> bool:
         """Whether another node holds the user ``key`` and can be reached."""
@@ -274,9 +326,13 @@ class Cluster:
     def left(self, room: str, session: Session) -> None:
         self._publish({"k": "part", "r": room, "u": session._name})
 
-    def relay(self, target: str, message: Message) -> None:
+    def relay(
+        self, target: str, sender: str, address: str, stamp: float, text: str
+    ) -> None:
         """A message for users on other nodes (a DM, a room, or everyone)."""
-        text = serialize(message).decode("utf-8")
+        core = self.core
+        data = line(Message.WORD, sender, address, core._stamp(stamp), text)
+        text = data.decode("utf-8")
         if target == "*":
             self._publish({"k": "all", "l": text})
         elif target.startswith("#"):
@@ -339,6 +395,10 @@ class Cluster:
             self._part(node, fold(event["r"]), fold(event["u"]), out)
         elif kind in ("dm", "room", "all"):
             self._deliver(kind, event, out)
+        elif kind == "take":
+            self._take(event["u"], event["p"], out)
+        elif kind == "kept":
+            self._refuse_takers(fold(event["u"]), out)
         elif kind == "sync":
             pass  # another node's marker: it only matters to that node
         elif kind == "hello":
@@ -352,8 +412,24 @@ class Cluster:
         return self.core._online.values()
 
     def _notify(self, sessions: Iterable[Session], push: Push, out: Output) -> None:
-        # Through the core, which writes each session's dialect.
-        self.core._deliver(push, sessions, out)
+        # Spelled in each session's dialect.
+        deliver(out.sends, push, sessions)
+
+    def _told(self, key: str) -> list[Session]:
+        """Who hears of the remote user ``key`` coming or going (spec 9.1),
+        decided while it is still here: every local session while the cluster
+        has at most ``presence_all`` users, else its local room mates and the
+        local sessions following it (direct-message contacts)."""
+        core = self.core
+        if len(core._online) + len(self._users) <= core.limits.presence_all:
+            return list(core._online.values())
+        told: dict[Session, None] = {}
+        for rkey in self._joined.get(key, ()):
+            room = core._rooms.get(rkey)
+            if room is not None:
+                told.update(room.members)
+        told.update(dict.fromkeys(core._contacts.followers(key)))
+        return list(told)
 
     def _on(self, node: str, name: str, out: Output) -> None:
         key = fold(name)
@@ -361,17 +437,21 @@ class Cluster:
             log.warning("%s reported online by node %s too: ignored", name, node)
             return
         self._users[key] = (name, node)
+        self._looks[skeleton(name)] = name
         self._joined[key] = {}
-        self._notify(self._local_sessions(), Online(user=name), out)
+        self._notify(self._told(key), Online(user=name), out)
 
     def _off(self, node: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node:
             return
+        told = self._told(key)
         for room in list(self._joined[key]):
             self._part(node, room, key, out)
         name, _ = self._users.pop(key)
+        self._looks.pop(skeleton(name), None)
         del self._joined[key]
-        self._notify(self._local_sessions(), Offline(user=name), out)
+        self._notify(told, Offline(user=name), out)
+        self._resume_takers(key)
 
     def _join(self, node: str, room: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node:
@@ -419,6 +499,7 @@ class Cluster:
         else:
             target = core._online.get(event["t"])
             if target is not None:
+                core._contacts.follow(target, fold(message.sender))
                 self._notify([target], message, out)
 
     def _apply_state(

@@ -45,6 +45,8 @@ class Limits:
     login_window: float = _limit(60.0, "seconds of the per-connection window")
     ip_login_attempts: int = _limit(20, "failed logins per address per window")
     ip_login_window: float = _limit(600.0, "seconds of the per-address window")
+    rooms_per_session: int = _limit(50, "rooms one session may be in at once")
+    max_rooms: int = _limit(5000, "rooms on the server at once")
     max_per_ip: int = _limit(16, "connections at once from one address")
     exempt_loopback: bool = _limit(True, "loopback addresses skip max_per_ip")
     max_connections: int = _limit(
@@ -52,6 +54,9 @@ class Limits:
     )
     listen_backlog: int = _limit(
         0, "connections the system queues before accepting (0: its somaxconn)"
+    )
+    presence_all: int = _limit(
+        100, "sessions up to which ONLINE/OFFLINE go to everyone (9.1)"
     )
     scrypt_n: int = _limit(1 << 14, "scrypt cost for new passwords (power of 2)")
     scrypt_r: int = _limit(8, "scrypt block size for new passwords")

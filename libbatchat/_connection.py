@@ -8,7 +8,6 @@ they send or receive, so client and server agree on the state at all times.
 from __future__ import annotations
 
 import enum
-from collections import deque
 from typing import Final, Literal
 
 from . import _grammar, _state
@@ -23,6 +22,7 @@ from ._events import (
     Push,
     Reply,
 )
+from ._fifo import Fifo
 from ._state import State
 from ._table import LINE_CODES, allowed_codes
 
@@ -50,6 +50,8 @@ class Connection:
     into the bytes to write. Nothing here does I/O.
     """
 
+    __slots__ = ("_buffer", "_eof", "_error", "_fifo", "greeting", "role", "state")
+
     def __init__(
         self, role: Role, *, max_line: int = 4096, max_unterminated: int = 8192
     ) -> None:
@@ -61,7 +63,7 @@ class Connection:
         self._buffer = LineBuffer(max_line, max_unterminated)
         # A slot per reply owed; None is a bad line the server answers with a
         # line-level code (protocol.md 6.2).
-        self._fifo: deque[Command | None] = deque()
+        self._fifo: Fifo[Command | None] = Fifo()
         self._eof = False
         self._error: RemoteProtocolError | None = None
 
@@ -178,7 +180,7 @@ class Connection:
             raise RemoteProtocolError(
                 f"reply {reply.tag}-{reply.code} to no command", fatal=True
             )
-        head = self._fifo[0]
+        head = self._fifo.peek()
         assert head is not None  # a client only queues commands it sent
         if reply.code not in allowed_codes(head.spec()):
             raise RemoteProtocolError(
@@ -233,7 +235,7 @@ class Connection:
         if isinstance(event, Reply):
             if not self._fifo:
                 raise LocalProtocolError("no command is waiting for a reply")
-            head = self._fifo[0]
+            head = self._fifo.peek()
             allowed = LINE_CODES if head is None else allowed_codes(head.spec())
             if event.code not in allowed:
                 what = "a bad line" if head is None else head.VERB

@@ -16,6 +16,7 @@ from ._table import (
     CLOSE_REASONS,
     CODES,
     GREETING_KEYS,
+    GREETING_REQUIRED,
     LINE_CODES,
     PUSHES,
     VERBS,
@@ -71,18 +72,15 @@ def pushes() -> str:
 
 
 def greeting() -> str:
-    out = [_row("key", "meaning", "default"), _row(*"---")]
-    defaults = {
-        "max-line": "max_line",
-        "burst": "burst",
-        "rate": "rate",
-        "ping": "ping_interval",
-        "ping-timeout": "ping_timeout",
-        "login-timeout": "login_timeout",
-    }
+    out = [_row("key", "meaning", "default", "required"), _row(*"----")]
+    # The setting behind each key, where its name differs.
+    settings = {"ping": "ping_interval"}
     limits = _config.Limits()
     for key, meaning in GREETING_KEYS:
-        out.append(_row(f"`{key}`", meaning, f"{getattr(limits, defaults[key]):g}"))
+        name = settings.get(key, key.replace("-", "_"))
+        required = "yes" if key in GREETING_REQUIRED else "no (10)"
+        value = getattr(limits, name)
+        out.append(_row(f"`{key}`", meaning, f"{value:g}", required))
     return "\n".join(out)
 
 

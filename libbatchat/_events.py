@@ -86,8 +86,17 @@ class Nick(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Who(Command):
+    """``room`` None or '*': everyone online; ``after``: page on from there."""
+
     VERB: ClassVar[str] = "LISTA"
     room: str | None = None
+    after: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.after is not None and self.room is None:
+            # On the wire a later argument needs the one before it.
+            object.__setattr__(self, "room", "*")
+        Command.__post_init__(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +109,7 @@ class Chat(Command):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rooms(Command):
     VERB: ClassVar[str] = "SALAS"
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +133,12 @@ class Ping(Command):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Quit(Command):
     VERB: ClassVar[str] = "SAIR"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Help(Command):
+    VERB: ClassVar[str] = "AJUDA"
+    command: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,18 +240,41 @@ class Reply(Event):
     def ok(self) -> bool:
         return not CODES[self.code].is_error
 
+    def _items(self, code: int) -> list[str]:
+        if self.code != code:
+            return []
+        return [w for w in self.text.split() if not w.startswith("+")]
+
     @property
     def names(self) -> tuple[str, ...]:
         """The names in a user-list reply (LISTA-220)."""
-        return tuple(self.text.split()) if self.code == 220 else ()
+        return tuple(self._items(220))
 
     @property
     def rooms(self) -> tuple[tuple[str, int], ...]:
         """The (room, members) pairs in a room-list reply (SALAS-221)."""
-        if self.code != 221:
-            return ()
-        pairs = (item.rpartition("=") for item in self.text.split())
+        pairs = (item.rpartition("=") for item in self._items(221))
         return tuple((room, int(n)) for room, _, n in pairs)
+
+    @property
+    def more(self) -> int:
+        """How many items a list reply left out (its ``+N``; spec 5.4)."""
+        if self.code not in (220, 221):
+            return 0
+        last = self.text.rpartition(" ")[2]
+        return int(last[1:]) if last[:1] == "+" and last[1:].isdigit() else 0
+
+
+_WHOLE = (
+    "version",
+    "max_line",
+    "burst",
+    "max_unterminated",
+    "lines_before_login",
+    "login_attempts",
+    "rooms_per_session",
+    "max_rooms",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +288,13 @@ class Greeting(Event):
     ping: float
     ping_timeout: float
     login_timeout: float
+    # Advertised since issue 7; the spec's defaults when a server omits them.
+    max_unterminated: int = 8192
+    lines_before_login: int = 100
+    login_attempts: int = 3
+    login_window: float = 60.0
+    rooms_per_session: int = 50
+    max_rooms: int = 5000
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -257,7 +303,7 @@ class Greeting(Event):
                 raise LocalProtocolError(f"Greeting.{f.name}: must be a number")
             if not (math.isfinite(value) and value > 0):
                 raise LocalProtocolError(f"Greeting.{f.name}: must be positive")
-        for name in ("version", "max_line", "burst"):
+        for name in _WHOLE:
             if not isinstance(getattr(self, name), int):
                 raise LocalProtocolError(f"Greeting.{name}: must be a whole number")
 
@@ -269,7 +315,20 @@ class ConnectionClosed(Event):
 
 COMMAND_TYPES: dict[str, type[Command]] = {
     cls.VERB: cls
-    for cls in (Register, Login, Nick, Who, Chat, Rooms, Join, Part, Ping, Quit, Pong)
+    for cls in (
+        Register,
+        Login,
+        Nick,
+        Who,
+        Chat,
+        Rooms,
+        Join,
+        Part,
+        Ping,
+        Quit,
+        Help,
+        Pong,
+    )
 }
 PUSH_TYPES: dict[str, type[Push]] = {
     cls.WORD: cls

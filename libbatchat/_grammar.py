@@ -27,11 +27,12 @@ from ._table import (
     CODES,
     GREETING_CODE,
     GREETING_KEYS,
+    GREETING_REQUIRED,
     PROTOCOL_NAME,
     PUSHES,
-    SPELLINGS,
     Arg,
     Kind,
+    lookup,
 )
 
 _REPLY = re.compile(r"([A-Z]+)-([0-9]{3})")
@@ -62,6 +63,9 @@ def _split(rest: str, args: tuple[Arg, ...]) -> dict[str, str | None]:
     for i, arg in enumerate(args):
         if i == len(args) - 1:
             value, rest = rest[1:], ""
+            if arg.optional and not value.strip(" "):
+                # No optional argument can hold spaces: these are trailing.
+                value = ""
         else:
             rest = rest.lstrip(" ")
             cut = rest.find(" ")
@@ -95,19 +99,37 @@ def parse_command(line: str) -> Command:
     line = line.lstrip(" ")
     cut = line.find(" ")
     word, rest = (line, "") if cut < 0 else (line[:cut], line[cut:])
-    # Only ASCII spellings: str.upper() maps some non-ASCII letters to ASCII
-    # ones (U+017F long s -> 'S'), which would accept verbs nobody typed.
-    verb = SPELLINGS.get(word.upper()) if word.isascii() else None
+    verb = lookup(word)
     if verb is None:
         raise RemoteProtocolError(
-            "unknown command", reply_hint=Reply(code=999, text="unknown command")
+            "unknown command", reply_hint=Reply(code=999, text=unknown(word))
         )
-    usage = Reply(code=702, text=f"usage: {verb.usage}")
     try:
         kwargs = _build(verb.args, _split(rest, verb.args))
         return COMMAND_TYPES[verb.verb](**kwargs)
-    except (ValueError, LocalProtocolError) as exc:
-        raise RemoteProtocolError(f"{verb.verb}: {exc}", reply_hint=usage) from None
+    except ValueError as exc:
+        rule = str(exc)
+    except LocalProtocolError as exc:
+        # "Join.room: a room starts with '#'": the rule is after the field.
+        rule = str(exc).partition(": ")[2]
+    usage = Reply(code=702, text=f"usage: {verb.form}: {rule}")
+    raise RemoteProtocolError(f"{verb.verb}: {rule}", reply_hint=usage)
+
+
+def unknown(word: str) -> str:
+    """ERRO-999's text for ``word``: what to do instead (spec 3.3)."""
+    tail = "HELP lists the commands"
+    shown = word[:32]
+    if not shown or not shown.isprintable():
+        return f"unknown command; {tail}"
+    # Habits from other chats: /join, @ana hi.
+    verb = lookup(shown[1:]) if shown[0] == "/" else None
+    if verb is not None:
+        return f"unknown command {shown}: commands take no '/' ({verb.verb}); {tail}"
+    if shown[0] == "@" and len(shown) > 1:
+        who = shown[1:]
+        return f"unknown command {shown}: to write to {who}, CHAT {who} <text>; {tail}"
+    return f"unknown command {shown}; {tail}"
 
 
 def _number(text: str, kind: type) -> int | float:
@@ -132,9 +154,10 @@ def _parse_greeting(rest: str) -> Greeting:
             found[key] = value
     kwargs: dict[str, Any] = {"version": int(version[1])}
     for key, _ in GREETING_KEYS:
-        if key not in found:
+        if key in found:
+            kwargs[_field(key)] = _number(found[key], _GREETING_TYPES[_field(key)])
+        elif key in GREETING_REQUIRED:
             raise ValueError(f"the greeting lacks {key}=")
-        kwargs[_field(key)] = _number(found[key], _GREETING_TYPES[_field(key)])
     return Greeting(**kwargs)
 
 
@@ -171,6 +194,16 @@ def _number_text(value: float) -> str:
     return short if float(short) == value else repr(value)
 
 
+def line(*words: str) -> bytes:
+    """Words already valid for their places, as one wire line, LF included.
+
+    No checks: the server builds its pushes from values it has validated
+    (names it accepted, text it parsed), so building and validating an
+    event for each recipient's line would only repeat that work.
+    """
+    return (" ".join(words) + "\n").encode("utf-8")
+
+
 def serialize(event: Event) -> bytes:
     """``event`` as one wire line, LF included."""
     if isinstance(event, Command | Push):
@@ -184,14 +217,14 @@ def serialize(event: Event) -> bytes:
             value = getattr(event, arg.name)
             if value is not None:
                 words.append(_wire(value))
-        line = " ".join(words)
     elif isinstance(event, Reply):
-        line = f"{event.tag}-{event.code}" + (f" {event.text}" if event.text else "")
+        words = [f"{event.tag}-{event.code}"]
+        if event.text:
+            words.append(event.text)
     elif isinstance(event, Greeting):
         words = [_GREETING_TAG, f"{PROTOCOL_NAME}/{event.version}"]
         for key, _ in GREETING_KEYS:
             words.append(f"{key}={_number_text(getattr(event, _field(key)))}")
-        line = " ".join(words)
     else:
         raise LocalProtocolError(f"{type(event).__name__} has no wire form")
-    return line.encode("utf-8") + b"\n"
+    return line(*words)

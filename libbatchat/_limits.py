@@ -7,7 +7,8 @@ drive them from its injected clock and tests can drive them from a fake one.
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
+
+from ._fifo import Fifo
 
 # A token that rounding left a hair short of 1.0 at its due time still counts,
 # so a caller woken exactly at ``due()`` always gets it.
@@ -16,6 +17,8 @@ _WHOLE = 1.0 - 1e-9
 
 class TokenBucket:
     """``burst`` tokens at once, refilled at ``rate`` tokens per second."""
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, burst: int, rate: float, now: float) -> None:
         self.burst = burst
@@ -50,13 +53,15 @@ class TokenBucket:
 class SlidingWindow:
     """At most ``limit`` events within any ``window`` seconds."""
 
+    __slots__ = ("_times", "limit", "window")
+
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = window
-        self._times: deque[float] = deque()
+        self._times: Fifo[float] = Fifo()
 
     def _expire(self, now: float) -> None:
-        while self._times and self._times[0] <= now - self.window:
+        while self._times and self._times.peek() <= now - self.window:
             self._times.popleft()
 
     def allowed(self, now: float) -> bool:
@@ -67,6 +72,11 @@ class SlidingWindow:
     def record(self, now: float) -> None:
         self._expire(now)
         self._times.append(now)
+
+    def forget(self, stamp: float) -> None:
+        """Take back one event recorded at ``stamp`` (gone already: nothing)."""
+        if stamp in self._times:
+            self._times.remove(stamp)
 
     def __len__(self) -> int:
         return len(self._times)
@@ -99,6 +109,11 @@ class KeyedWindows:
         found.record(now)
         self._prune(now)
 
+    def forget(self, key: str, stamp: float) -> None:
+        found = self._windows.get(key)
+        if found is not None:
+            found.forget(stamp)
+
     def _prune(self, now: float) -> None:
         # Amortised sweep: only when the table has doubled since the last one,
         # so a stream of one-off addresses cannot grow it without bound.
@@ -114,6 +129,8 @@ class KeyedWindows:
 
 class SendQueueGuard:
     """Decides when a slow reader must go (section 10.2, the Redis model)."""
+
+    __slots__ = ("hard", "over_since", "soft", "soft_seconds")
 
     def __init__(self, hard: int, soft: int, soft_seconds: float) -> None:
         self.hard = hard

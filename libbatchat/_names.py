@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ._skeleton import describe, invisible
 from ._table import Kind
 
 MAX_NAME = 32
@@ -15,6 +17,14 @@ MAX_TOKEN = 64
 
 _REASON = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# One compiled scan instead of a Python loop per character: C0, DEL and C1
+# (they can break terminals and line framing downstream); text allows TAB.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_TOKEN_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\s]")
+# Most names are plain ASCII, already NFC; only the others need the
+# character-by-character check below.
+_ASCII_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_NAME}}}")
 
 
 def fold(name: str) -> str:
@@ -22,21 +32,21 @@ def fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
-def _is_control(ch: str) -> bool:
-    # C0, DEL and C1: they can break terminals and line framing downstream.
-    o = ord(ch)
-    return o < 0x20 or 0x7F <= o <= 0x9F
-
-
 def _name(value: str) -> str:
+    if _ASCII_NAME.fullmatch(value):
+        return value
     value = unicodedata.normalize("NFC", value)
     if not 1 <= len(value) <= MAX_NAME:
         raise ValueError(f"a name has 1 to {MAX_NAME} characters")
     for i, ch in enumerate(value):
+        if invisible(ch):
+            # Fillers (U+3164 is a letter), joiners and variation selectors
+            # draw nothing: a name with one looks like another name, or blank.
+            raise ValueError(f"a name may not contain {describe(ch)} (invisible)")
         cat = unicodedata.category(ch)
         if ch in "_-." or cat[0] == "L" or cat == "Nd" or (i and cat[0] == "M"):
             continue
-        raise ValueError(f"a name may not contain {ch!r}")
+        raise ValueError(f"a name may not contain {describe(ch)}")
     return value
 
 
@@ -58,10 +68,14 @@ def _address(value: str) -> str:
     return _room(value)
 
 
+def _scope(value: str) -> str:
+    return value if value == "*" else _room(value)
+
+
 def _password(value: str) -> str:
     if not 1 <= len(value) <= MAX_PASSWORD:
         raise ValueError(f"a password has 1 to {MAX_PASSWORD} characters")
-    if any(_is_control(ch) for ch in value):
+    if _CONTROL.search(value):
         raise ValueError("a password may not contain control characters")
     return value
 
@@ -69,7 +83,7 @@ def _password(value: str) -> str:
 def _text(value: str) -> str:
     if not value:
         raise ValueError("the text is empty")
-    if any(_is_control(ch) and ch != "\t" for ch in value):
+    if _TEXT_CONTROL.search(value):
         raise ValueError("the text may not contain control characters")
     return value
 
@@ -77,7 +91,7 @@ def _text(value: str) -> str:
 def _token(value: str) -> str:
     if not 1 <= len(value) <= MAX_TOKEN:
         raise ValueError(f"a token has 1 to {MAX_TOKEN} characters")
-    if any(_is_control(ch) or ch.isspace() for ch in value):
+    if _TOKEN_BAD.search(value):
         raise ValueError("a token may not contain spaces or control characters")
     return value
 
@@ -93,6 +107,7 @@ _CHECKS: dict[Kind, Callable[[str], str]] = {
     Kind.ROOM: _room,
     Kind.TARGET: _target,
     Kind.ADDRESS: _address,
+    Kind.SCOPE: _scope,
     Kind.PASSWORD: _password,
     Kind.TEXT: _text,
     Kind.TOKEN: _token,
@@ -128,6 +143,34 @@ def format_time(value: datetime) -> str:
     # and parse_time needs four digits.
     ms = value.microsecond // 1000
     return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{ms:03d}Z"
+
+
+class WallFormatter:
+    """``format_time`` of a ``time.time()`` reading, cheaply.
+
+    A server stamps every message; the date and time of day change once a
+    second, so they are formatted once per second and only the milliseconds
+    per call. Equal to ``format_time(check_time(datetime.fromtimestamp(t,
+    UTC)))`` (microseconds rounded, then cut to milliseconds).
+    """
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        self._prefix = ""
+
+    def __call__(self, t: float) -> str:
+        # Rounded as datetime.fromtimestamp rounds: the fraction alone.
+        frac, whole = math.modf(t)
+        micro = round(frac * 1_000_000)
+        second = int(whole) + micro // 1_000_000
+        micro %= 1_000_000
+        if second != self._second:
+            self._second = second
+            stamp = datetime.fromtimestamp(second, UTC)
+            self._prefix = format_time(stamp)[:-5]
+        return f"{self._prefix}.{micro // 1000:03d}Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -12,7 +12,6 @@ import heapq
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from ._events import (
     ConnectionClosed,
     Event,
     Greeting,
+    Help,
     Join,
     Joined,
     Left,
@@ -50,7 +50,8 @@ from ._events import (
     ServerPing,
     Who,
 )
-from ._grammar import serialize
+from ._fifo import Fifo
+from ._grammar import line, unknown
 from ._limits import (
     ConnectionCounter,
     KeyedWindows,
@@ -59,8 +60,12 @@ from ._limits import (
     TokenBucket,
     address_key,
 )
-from ._names import fold
-from ._table import CODES
+from ._lists import budget, page
+from ._names import WallFormatter, fold
+from ._presence import Contacts
+from ._skeleton import skeleton
+from ._stats import CoreStats, RoomStats, SessionStats
+from ._table import CODES, help_text, lookup
 
 if TYPE_CHECKING:
     from ._cluster import Cluster
@@ -87,6 +92,21 @@ NAME_ONLINE = _CODE["NAME_ONLINE"]
 NOT_MEMBER = _CODE["NOT_MEMBER"]
 TOO_MANY_ATTEMPTS = _CODE["TOO_MANY_ATTEMPTS"]
 SERVER_ERROR = _CODE["SERVER_ERROR"]
+HELP = _CODE["HELP"]
+UNKNOWN_COMMAND = _CODE["UNKNOWN_COMMAND"]
+TOO_MANY_ROOMS = _CODE["TOO_MANY_ROOMS"]
+
+
+def _resembles(name: str, other: str, same: str, alike: str) -> str:
+    """ERRO-703/705 text: ``same`` if ``name`` is ``other``, else ``alike``
+    (which names ``other``, so the user sees what it was mistaken for)."""
+    return same if fold(name) == fold(other) else f"{name} looks like {alike}"
+
+
+_LOG_IN_FIRST = "log in with ENTRAR, NOVO or APELIDO; HELP explains them"
+
+# Built once: every CHAT that reaches someone gets this very reply.
+_DELIVERED = Reply(code=SENT, text="delivered")
 
 # What waits in a session's backlog: a command, or the error reply a bad
 # line earned.
@@ -96,6 +116,42 @@ _Item = Command | Reply
 class Session:
     """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``,
     ``dialect`` and ``segmented`` (write each message on its own)."""
+
+    # Slots: a server may hold tens of thousands of these.
+    __slots__ = (
+        "_account",
+        "_attempt",
+        "_backlog",
+        "_backlog_bytes",
+        "_bucket",
+        "_claim",
+        "_connected_at",
+        "_failed_logins",
+        "_job",
+        "_job_command",
+        "_key",
+        "_last_rx",
+        "_lines",
+        "_moved",
+        "_name",
+        "_paused",
+        "_pinged",
+        "_pings",
+        "_rooms",
+        "_scheduled",
+        "_send_queue",
+        "_skeleton",
+        "_waiting_since",
+        "connection",
+        "dialect",
+        "id",
+        "keepalive",
+        "name",
+        "open",
+        "open_verbs",
+        "peer",
+        "segmented",
+    )
 
     def __init__(
         self, id: int, peer: str, limits: Limits, now: float, dialect: str = CANONICAL
@@ -124,12 +180,18 @@ class Session:
         self.open = True
         self._key = ""
         self._name = ""
+        self._skeleton = ""
+        self._account = False
+        # JOINED lines for the rooms a takeover moved here, sent after PASS-214.
+        self._moved: list[Joined] = []
         self._rooms: dict[str, None] = {}
-        self._backlog: deque[tuple[_Item, int]] = deque()
+        self._backlog: Fifo[tuple[_Item, int]] = Fifo()
         self._backlog_bytes = 0
         self._job: Job | None = None
         self._job_command: Command | None = None
         self._claim: str | None = None
+        # When this session's pending ENTRAR started counting as an attempt.
+        self._attempt: float | None = None
         self._bucket = TokenBucket(limits.burst, limits.rate, now)
         self._failed_logins = SlidingWindow(limits.login_attempts, limits.login_window)
         self._send_queue = SendQueueGuard(
@@ -213,21 +275,27 @@ class ServerCore:
         )
         self._clock = clock
         self._wall = wall
+        self._stamp = WallFormatter()
         lim = self.limits
         self._sessions: dict[Session, None] = {}
         # While no dialect session is connected, a push has one spelling.
         self._dialect_sessions = 0
         self._online: dict[str, Session] = {}
         self._rooms: dict[str, _Room] = {}
+        self._contacts: Contacts[Session] = Contacts()
         # Names being registered or taken as a guest while a Job runs: held
         # until finish(), even if the session is gone, so a guest can never
         # slip onto a name whose account is being created (and vice versa).
-        self._claims: dict[str, Session] = {}
+        self._claims: dict[str, str] = {}  # skeleton -> the name claimed
+        # Online names by skeleton (spec 3.5), beside _online's exact keys.
+        self._looks: dict[str, Session] = {}
         self._per_ip = ConnectionCounter(lim.max_per_ip, lim.exempt_loopback)
         self._ip_failures = KeyedWindows(lim.ip_login_attempts, lim.ip_login_window)
         self._heap: list[tuple[float, int, Session]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
+        self.connections_total = 0
+        self.messages_total = 0
         self._dummy = dummy_record(n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p)
         self._greeting = Greeting(
             max_line=lim.max_line,
@@ -236,6 +304,12 @@ class ServerCore:
             ping=lim.ping_interval,
             ping_timeout=lim.ping_timeout,
             login_timeout=lim.login_timeout,
+            max_unterminated=lim.max_unterminated,
+            lines_before_login=lim.lines_before_login,
+            login_attempts=lim.login_attempts,
+            login_window=lim.login_window,
+            rooms_per_session=lim.rooms_per_session,
+            max_rooms=lim.max_rooms,
         )
         self._handlers: dict[type[Command], _Handler] = {
             Register: self._register,
@@ -248,6 +322,7 @@ class ServerCore:
             Part: self._part,
             Ping: self._ping,
             Quit: self._quit,
+            Help: self._help,
         }
         # Several nodes as one chat (libbatchat._cluster); None: this node
         # alone, and every hook below is one skipped test.
@@ -259,6 +334,27 @@ class ServerCore:
     def sessions(self) -> KeysView[Session]:
         """The live sessions, oldest first."""
         return self._sessions.keys()
+
+    def stats(self) -> CoreStats:
+        """Sessions, rooms and counters now (for a monitor; changes nothing)."""
+        rooms = sorted(self._rooms.items())
+        return CoreStats(
+            sessions=tuple(
+                SessionStats(
+                    id=s.id,
+                    peer=s.peer,
+                    name=s.name,
+                    rooms=tuple(self._rooms[k].display for k in s._rooms),
+                )
+                for s in self._sessions
+            ),
+            rooms=tuple(
+                RoomStats(name=r.display, members=tuple(m._name for m in r.members))
+                for _, r in rooms
+            ),
+            connections=self.connections_total,
+            messages=self.messages_total,
+        )
 
     # -- entry points ---------------------------------------------------------
 
@@ -283,6 +379,7 @@ class ServerCore:
             return session, out
         self._sessions[session] = None
         self._dialect_sessions += dialect != CANONICAL
+        self.connections_total += 1
         self._send(session, self._greeting, out)
         log.info(
             "session %d connected from %s%s",
@@ -298,11 +395,10 @@ class ServerCore:
         if not session.open:
             return out
         now = self._clock()
-        if data:
-            session._last_rx = now
-            session._pinged = False
+        held = session.connection.buffered + len(data)
         session.connection.receive_data(data)
         self._drain(session, out)
+        self._sign_of_life(session, held, now)
         conn = session.connection
         if isinstance(conn, Codec):
             session._waiting_since = now if conn.waiting else None
@@ -320,15 +416,11 @@ class ServerCore:
         if session._claim is not None:
             del self._claims[session._claim]
             if self.cluster is not None and isinstance(command, Register):
-                self.cluster.release(session._claim)
+                self.cluster.release(fold(command.user))
             session._claim = None
         now = self._clock()
-        if isinstance(command, Login) and result is None:
-            # Counted even when the session is gone, so hanging up right after
-            # each guess does not dodge the per-address limit.
-            session._failed_logins.record(now)
-            self._ip_failures.record(address_key(session.peer), now)
-            log.warning("failed login for %s from %s", command.user, session.peer)
+        if isinstance(command, Login):
+            self._attempt_done(session, command, result)
         if not session.open:
             return out
         reply: Reply | None
@@ -341,6 +433,9 @@ class ServerCore:
             reply = self._nicked(session, command, result, out)
         if reply is not None:
             self._reply(session, reply, out)
+        for joined in session._moved:
+            self._send(session, joined, out)
+        session._moved.clear()
         self._pump(session, now, out)
         self._settle(session, now, out)
         return out
@@ -390,6 +485,15 @@ class ServerCore:
                 return when
         return None
 
+    def earliest_deadline(self) -> float | None:
+        """A cheap lower bound of ``next_deadline()``: the heap's first entry.
+
+        It may be stale (early), never late: an adapter whose timer is armed
+        no later than this needs no re-arming; one that fires early finds
+        nothing due and asks ``next_deadline()``.
+        """
+        return self._heap[0][0] if self._heap else None
+
     def shutdown(self, text: str = "server shutting down") -> Output:
         out = Output()
         if self.cluster is not None:
@@ -405,6 +509,7 @@ class ServerCore:
         self._sessions.clear()
         self._dialect_sessions = 0
         self._online.clear()
+        self._looks.clear()
         self._rooms.clear()
         self._heap.clear()
         return out
@@ -439,10 +544,18 @@ class ServerCore:
             session._backlog.append((item, size))
             session._backlog_bytes += size
 
+    def _sign_of_life(self, session: Session, held: int, now: float) -> None:
+        # Only a line that ended counts (spec 7.3): bytes of an unfinished
+        # line are consumed by nothing, so a client trickling one byte at a
+        # time never resets the ping timers (issue 7, row 10).
+        if session.connection.buffered < held:
+            session._last_rx = now
+            session._pinged = False
+
     def _pump(self, session: Session, now: float, out: Output) -> None:
         backlog = session._backlog
         while session.open and backlog and session._job is None:
-            item, size = backlog[0]
+            item, size = backlog.peek()
             if not session._bucket.take(now):
                 return
             backlog.popleft()
@@ -467,7 +580,7 @@ class ServerCore:
             and session.name is None
             and spec.verb not in session.open_verbs
         ):
-            reply = Reply(code=NOT_LOGGED_IN, text="log in first")
+            reply = Reply(code=NOT_LOGGED_IN, text=_LOG_IN_FIRST)
         elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
             reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
         elif self.cluster is not None and self.cluster.sync(session, item):
@@ -500,18 +613,27 @@ class ServerCore:
     def _register(
         self, session: Session, cmd: Register, now: float, out: Output
     ) -> Reply | None:
-        key = fold(cmd.user)
-        if key in self._online or key in self._claims or self._elsewhere(key):
-            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
-        self._claims[key] = session
-        session._claim = key
+        other = self._in_use(cmd.user)
+        if other is None:
+            other = self._elsewhere(cmd.user)
+        if other is not None:
+            text = _resembles(cmd.user, other, f"{cmd.user} is taken", other)
+            return Reply(code=NAME_TAKEN, text=text)
+        self._claim(session, cmd.user)
         lim, store, user, password = self.limits, self.accounts, cmd.user, cmd.password
 
         def work() -> object:
+            # Look first, so a look-alike costs no hash; create() checks again
+            # atomically, against a racing server on the same store.
+            found = store.similar(user)
+            if found is not None:
+                return found
             record = hash_password(
                 password, n=lim.scrypt_n, r=lim.scrypt_r, p=lim.scrypt_p
             )
-            return store.create(user, record)
+            if store.create(user, record):
+                return True
+            return store.similar(user) or user
 
         if self.cluster is None:
             self._start_job(session, cmd, work, out)
@@ -523,17 +645,17 @@ class ServerCore:
         if result is True:
             log.info("account %s registered from %s", cmd.user, session.peer)
             return Reply(code=REGISTERED, text="account created")
-        if result is False:
-            return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+        if isinstance(result, str):
+            text = _resembles(
+                cmd.user, result, f"{cmd.user} is taken", f"the account {result}"
+            )
+            return Reply(code=NAME_TAKEN, text=text)
         return self._failed(session, cmd, result)
 
     def _login(
         self, session: Session, cmd: Login, now: float, out: Output
     ) -> Reply | None:
-        if not (
-            session._failed_logins.allowed(now)
-            and self._ip_failures.allowed(address_key(session.peer), now)
-        ):
+        if not self._attempt_start(session, now):
             log.warning("login throttled for session %d (%s)", session.id, session.peer)
             return Reply(code=TOO_MANY_ATTEMPTS, text="too many failed logins")
         store, user, password, dummy = (
@@ -555,6 +677,34 @@ class ServerCore:
         self._start_job(session, cmd, work, out)
         return None
 
+    def _attempt_start(self, session: Session, now: float) -> bool:
+        """Count an ENTRAR as a failed attempt from the moment it starts.
+
+        Counting only finished checks let 200 parallel guesses all through
+        while the first were still hashing (issue 7, row 4).
+        """
+        key = address_key(session.peer)
+        if not (
+            session._failed_logins.allowed(now) and self._ip_failures.allowed(key, now)
+        ):
+            return False
+        session._failed_logins.record(now)
+        self._ip_failures.record(key, now)
+        session._attempt = now
+        return True
+
+    def _attempt_done(self, session: Session, cmd: Login, result: object) -> None:
+        # A failed check stays counted, even when the session is gone, so
+        # hanging up after each guess does not dodge the per-address limit.
+        # Anything else (success, a store failure) is given back.
+        stamp, session._attempt = session._attempt, None
+        assert stamp is not None
+        if result is None:
+            log.warning("failed login for %s from %s", cmd.user, session.peer)
+            return
+        session._failed_logins.forget(stamp)
+        self._ip_failures.forget(address_key(session.peer), stamp)
+
     def _logged_in(
         self, session: Session, cmd: Login, result: object, out: Output
     ) -> Reply | None:
@@ -562,40 +712,122 @@ class ServerCore:
             return Reply(code=BAD_CREDENTIALS, text="invalid user or password")
         if not isinstance(result, str):
             return self._failed(session, cmd, result)
-        if fold(result) in self._online:
-            return Reply(code=NAME_ONLINE, text=f"{result} is already online")
-        if self.cluster is not None:
+        holder = self._looks.get(skeleton(result))
+        if holder is not None:
+            # Classroom dialects know no takeover: their sessions keep 705.
+            dialect = isinstance(session.connection, Codec) or isinstance(
+                holder.connection, Codec
+            )
+            if dialect or not (holder._account and holder._key == fold(result)):
+                text = _resembles(
+                    result,
+                    holder._name,
+                    f"{result} is already online",
+                    f"{holder._name}, who is online",
+                )
+                return Reply(code=NAME_ONLINE, text=text)
+            # The name is this node's already: no cluster claim is needed,
+            # and to the other nodes the account never left.
+            self._take_over(session, holder, out)
+        elif self.cluster is not None:
+            remote = self._elsewhere(result)
+            if remote is not None:
+                if (
+                    fold(remote) == fold(result)
+                    and not isinstance(session.connection, Codec)
+                    and self.cluster.linked
+                ):
+                    # Takeover across nodes (docs/cluster.md): the holder's
+                    # node closes it, then this one claims the name.
+                    self.cluster.take_over(session, cmd, result)
+                    return None
+                text = _resembles(
+                    result,
+                    remote,
+                    f"{result} is already online",
+                    f"{remote}, who is online",
+                )
+                return Reply(code=NAME_ONLINE, text=text)
             self._cluster_enter(session, cmd, result, "account")
             return None
-        self._enter(session, result, "account", out)
+        else:
+            self._enter(session, result, "account", out)
         return Reply(code=LOGGED_IN, text=result)
 
     def _nick(
         self, session: Session, cmd: Nick, now: float, out: Output
     ) -> Reply | None:
-        key = fold(cmd.nick)
-        if key in self._online or key in self._claims or self._elsewhere(key):
-            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
-        self._claims[key] = session
-        session._claim = key
+        other = self._in_use(cmd.nick)
+        if other is None:
+            other = self._elsewhere(cmd.nick)
+        if other is not None:
+            text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
+            return Reply(code=NAME_ONLINE, text=text)
+        self._claim(session, cmd.nick)
         store, nick = self.accounts, cmd.nick
-        self._start_job(session, cmd, lambda: store.get(nick) is not None, out)
+        self._start_job(session, cmd, lambda: store.similar(nick), out)
         return None
 
     def _nicked(
         self, session: Session, cmd: Nick, result: object, out: Output
     ) -> Reply | None:
-        if result is True:
-            return Reply(code=NAME_TAKEN, text=f"an account owns {cmd.nick}")
-        if result is not False:
+        if isinstance(result, str):
+            text = _resembles(
+                cmd.nick, result, f"an account owns {cmd.nick}", f"the account {result}"
+            )
+            return Reply(code=NAME_TAKEN, text=text)
+        if result is not None:
             return self._failed(session, cmd, result)
-        if fold(cmd.nick) in self._online:
-            return Reply(code=NAME_ONLINE, text=f"{cmd.nick} is in use")
+        other = self._in_use(cmd.nick)
+        if other is not None:
+            # An account that looks alike logged in while the store was asked.
+            text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
+            return Reply(code=NAME_ONLINE, text=text)
         if self.cluster is not None:
             self._cluster_enter(session, cmd, cmd.nick, "guest")
             return None
         self._enter(session, cmd.nick, "guest", out)
         return Reply(code=NICK_OK, text=cmd.nick)
+
+    # -- names that look alike (spec 3.5) and takeover (spec 5.2) -------------
+
+    def _in_use(self, name: str) -> str | None:
+        """The name online or being claimed that ``name`` looks like."""
+        key = skeleton(name)
+        holder = self._looks.get(key)
+        return holder._name if holder is not None else self._claims.get(key)
+
+    def _claim(self, session: Session, name: str) -> None:
+        key = skeleton(name)
+        self._claims[key] = name
+        session._claim = key
+
+    def _take_over(self, session: Session, old: Session, out: Output) -> None:
+        """Move ``old``'s name and rooms to ``session`` and close ``old``.
+
+        Nobody else is told: to them the account never left (no OFFLINE,
+        ONLINE, LEFT or JOINED); the new session is sent JOINED for itself in
+        each room it now holds, after its PASS-214.
+        """
+        session.name, session._name = old.name, old._name
+        session._key, session._skeleton = old._key, old._skeleton
+        session._account = True
+        session._rooms, old._rooms = old._rooms, {}
+        for key in session._rooms:
+            room = self._rooms[key]
+            del room.members[old]
+            room.members[session] = None
+            session._moved.append(Joined(room=room.display, user=old._name))
+        self._online[session._key] = session
+        self._looks[session._skeleton] = session
+        old.name = None  # so ending it tells no one
+        log.info(
+            "%s taken over by session %d from %s",
+            session._name,
+            session.id,
+            session.peer,
+        )
+        self._close(old, "taken-over", f"logged in again from {session.peer}", out)
 
     def _failed(self, session: Session, cmd: Command, result: object) -> Reply:
         error = result.error if isinstance(result, _Failure) else result
@@ -604,7 +836,7 @@ class ServerCore:
 
     def _who(self, session: Session, cmd: Who, now: float, out: Output) -> Reply:
         members: list[Session]
-        room_key = None if cmd.room is None else fold(cmd.room)
+        room_key = None if cmd.room in (None, "*") else fold(cmd.room)
         if room_key is None:
             members = list(self._online.values())
         else:
@@ -613,18 +845,24 @@ class ServerCore:
         pairs = [(m._key, m._name) for m in members]
         if self.cluster is not None:
             pairs += self.cluster.who(room_key)
-        names = [name for _, name in sorted(pairs)]
-        return Reply(code=USERS, text=" ".join(names))
+        after = fold(cmd.after) if cmd.after is not None else None
+        names = [name for key, name in sorted(pairs) if after is None or key > after]
+        text = page(names, budget(self.limits.max_line, CODES[USERS].tag))
+        return Reply(code=USERS, text=text)
 
     def _list_rooms(
         self, session: Session, cmd: Rooms, now: float, out: Output
     ) -> Reply:
+        after = fold(cmd.after) if cmd.after is not None else None
+        counts = {k: (r.display, len(r.members)) for k, r in self._rooms.items()}
         if self.cluster is not None:
-            return self._cluster_rooms()
-        text = " ".join(
-            f"{room.display}={len(room.members)}"
-            for _, room in sorted(self._rooms.items())
+            counts = self.cluster.rooms(counts)
+        items = (
+            f"{display}={members}"
+            for key, (display, members) in sorted(counts.items())
+            if after is None or key > after
         )
+        text = page(items, budget(self.limits.max_line, CODES[ROOMS].tag))
         return Reply(code=ROOMS, text=text)
 
     def _chat(self, session: Session, cmd: Chat, now: float, out: Output) -> Reply:
@@ -644,36 +882,63 @@ class ServerCore:
             address = "@"
             if other is not None:
                 recipients = [other]
+                if other is not session:
+                    self._contacts.exchanged(session, session._key, other, other._key)
             elif self.cluster is not None and self.cluster.remote(fold(target)):
                 recipients = []
+                self.cluster.contact(session, fold(target))
             else:
                 return Reply(code=NOT_SENT, text=f"{target} is not online")
-        stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
-        message = Message(
-            sender=session._name, address=address, time=stamp, text=cmd.text
-        )
-        self._deliver(message, recipients, out)
+        stamp = self._wall()
+        if self._dialect_sessions:
+            message = Message(
+                sender=session._name,
+                address=address,
+                time=datetime.fromtimestamp(stamp, tz=UTC),
+                text=cmd.text,
+            )
+            deliver(out.sends, message, recipients)
+        else:
+            data = line(
+                Message.WORD, session._name, address, self._stamp(stamp), cmd.text
+            )
+            out.sends.extend([(recipient, data) for recipient in recipients])
+        self.messages_total += 1
         if self.cluster is not None and (address != "@" or not recipients):
-            self.cluster.relay(target, message)
-        return Reply(code=SENT, text="delivered")
+            self.cluster.relay(target, session._name, address, stamp, cmd.text)
+        return _DELIVERED
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
         room = self._rooms.get(key)
+        if key not in session._rooms:
+            refused = self._room_limit(session, room is None)
+            if refused is not None:
+                return refused
         if room is None:
             display = cmd.room
             if self.cluster is not None:
                 display = self.cluster.room_display(key, display)
             room = self._rooms[key] = _Room(display)
         if session not in room.members:
-            joined = Joined(room=room.display, user=session._name)
-            self._deliver(joined, room.members, out)
+            self._push(Joined, room.members, out, room=room.display, user=session._name)
             room.members[session] = None
             session._rooms[key] = None
             if self.cluster is not None:
                 self.cluster.joined(room.display, session)
             log.info("%s joined %s", session._name, room.display)
         return Reply(code=JOINED, text=room.display)
+
+    def _room_limit(self, session: Session, new_room: bool) -> Reply | None:
+        """ERRO-711 if joining one more (or a new) room passes a cap (10.8)."""
+        lim = self.limits
+        if len(session._rooms) >= lim.rooms_per_session:
+            text = f"you are in {len(session._rooms)} rooms, the most allowed"
+            return Reply(code=TOO_MANY_ROOMS, text=text)
+        if new_room and len(self._rooms) >= lim.max_rooms:
+            text = f"the server has {len(self._rooms)} rooms, the most it allows"
+            return Reply(code=TOO_MANY_ROOMS, text=text)
+        return None
 
     def _part(self, session: Session, cmd: Part, now: float, out: Output) -> Reply:
         key = fold(cmd.room)
@@ -685,6 +950,15 @@ class ServerCore:
 
     def _ping(self, session: Session, cmd: Ping, now: float, out: Output) -> Reply:
         return Reply(code=PONG, text=cmd.token or "")
+
+    def _help(self, session: Session, cmd: Help, now: float, out: Output) -> Reply:
+        if cmd.command is None:
+            return Reply(code=HELP, text=help_text())
+        # "HELP /join" is what a newcomer from other chats types.
+        verb = lookup(cmd.command.removeprefix("/"))
+        if verb is None:
+            return Reply(code=UNKNOWN_COMMAND, text=unknown(cmd.command))
+        return Reply(code=HELP, text=help_text(verb))
 
     def _quit(self, session: Session, cmd: Quit, now: float, out: Output) -> None:
         self._reply(session, Reply(code=BYE, text="bye"), out)
@@ -707,10 +981,15 @@ class ServerCore:
                 if result is False:
                     return Reply(code=NAME_ONLINE, text=busy)
                 return self._failed(session, cmd, result)
-            if fold(name) in self._online:
-                # Another session of ours won it meanwhile; the name is ours
-                # either way, so nothing is released.
-                return Reply(code=NAME_ONLINE, text=busy)
+            holder = self._looks.get(skeleton(name))
+            if holder is not None:
+                # Another session of ours won it (or a look-alike) meanwhile.
+                # The very name stays ours either way; a different one is
+                # given back.
+                if holder._key != fold(name):
+                    cluster.release(fold(name))
+                text = _resembles(name, holder._name, busy, holder._name)
+                return Reply(code=NAME_ONLINE, text=text)
             self._enter(session, name, kind, out)
             return Reply(code=ok, text=name)
 
@@ -738,26 +1017,30 @@ class ServerCore:
             return self._failed(session, cmd, result)
 
         session._job_command = cmd
-        cluster.claim(session, key, then)
+        # Across nodes a name is claimed by its folded key; look-alikes are
+        # caught by each node's own view (docs/cluster.md).
+        cluster.claim(session, fold(cmd.user), then)
 
-    def _elsewhere(self, key: str) -> bool:
-        """Whether the user ``key`` is online on another node."""
-        return self.cluster is not None and self.cluster.online(key)
-
-    def _cluster_rooms(self) -> Reply:
-        assert self.cluster is not None
-        local = {k: (r.display, len(r.members)) for k, r in self._rooms.items()}
-        merged = self.cluster.rooms(local)
-        text = " ".join(f"{d}={n}" for _, (d, n) in sorted(merged.items()))
-        return Reply(code=ROOMS, text=text)
+    def _elsewhere(self, name: str) -> str | None:
+        """The user online on another node that ``name`` is or looks like."""
+        return None if self.cluster is None else self.cluster.looks_like(name)
 
     # -- presence -------------------------------------------------------------
 
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
         session._key = fold(name)
-        self._deliver(Online(user=name), self._online.values(), out)
+        session._skeleton = skeleton(name)
+        session._account = kind == "account"
+        if len(self._online) < self.limits.presence_all:
+            told: Iterable[Session] = self._online.values()
+        else:
+            # A new session follows no one yet, so only those following the
+            # name, from its earlier sessions, are told.
+            told = self._contacts.followers(session._key)
+        self._push(Online, told, out, user=name)
         self._online[session._key] = session
+        self._looks[session._skeleton] = session
         if self.cluster is not None:
             self.cluster.entered(session)
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
@@ -767,8 +1050,7 @@ class ServerCore:
         del room.members[session]
         del session._rooms[key]
         if room.members:
-            left = Left(room=room.display, user=session._name)
-            self._deliver(left, room.members, out)
+            self._push(Left, room.members, out, room=room.display, user=session._name)
         else:
             del self._rooms[key]
         if self.cluster is not None:
@@ -784,14 +1066,30 @@ class ServerCore:
         self._dialect_sessions -= session.dialect != CANONICAL
         self._per_ip.release(session.peer)
         if session.name is not None:
+            told = self._offline_told(session)
             for key in list(session._rooms):
                 self._leave(session, key, out)
             del self._online[session._key]
-            self._deliver(Offline(user=session.name), self._online.values(), out)
+            del self._looks[session._skeleton]
+            self._contacts.forget(session)
+            others = [other for other in told if other is not session]
+            self._push(Offline, others, out, user=session._name)
             if self.cluster is not None:
                 self.cluster.ended(session)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
+
+    def _offline_told(self, session: Session) -> Iterable[Session]:
+        """Who gets ``session``'s OFFLINE (spec 9.1), decided before it leaves."""
+        if len(self._online) <= self.limits.presence_all:
+            return list(self._online.values())
+        # Its room mates (told LEFT first) and those following its name,
+        # each once.
+        told: dict[Session, None] = {}
+        for key in session._rooms:
+            told.update(self._rooms[key].members)
+        told.update(dict.fromkeys(self._contacts.followers(session._key)))
+        return told
 
     def _close(self, session: Session, reason: str, text: str, out: Output) -> None:
         self._send(session, Closing(reason=reason, text=text), out)
@@ -808,12 +1106,24 @@ class ServerCore:
             self._end(session, f"{session.dialect} hung up", out)
             out.closes.append(session)
 
-    def _deliver(self, push: Push, recipients: Iterable[Session], out: Output) -> None:
+    def _push(
+        self,
+        kind: type[Push],
+        recipients: Iterable[Session],
+        out: Output,
+        **values: str,
+    ) -> None:
+        """Push ``kind`` with ``values`` (already valid, in table order).
+
+        While only canonical sessions are connected, the line is written
+        straight from the values, once for all recipients; a dialect session
+        needs the event, to spell it its own way.
+        """
         if self._dialect_sessions:
-            deliver(out.sends, push, recipients)
+            deliver(out.sends, kind(**values), recipients)
         else:
-            line = serialize(push)
-            out.sends.extend([(recipient, line) for recipient in recipients])
+            data = line(kind.WORD, *values.values())
+            out.sends.extend([(recipient, data) for recipient in recipients])
 
     def _send(self, session: Session, event: Event, out: Output) -> None:
         data = session.connection.send(event)

@@ -21,6 +21,7 @@ class Kind(enum.Enum):
     ROOM = "room"  # '#' followed by a name
     TARGET = "target"  # a name, a room, or '*' (everyone)
     ADDRESS = "address"  # in a pushed message: '@' (you), a room, or '*'
+    SCOPE = "scope"  # whom LISTA lists: a room, or '*' (everyone online)
     PASSWORD = "password"  # 1-256 characters, spaces allowed, no controls
     TEXT = "text"  # message text: non-empty, no control characters but TAB
     TOKEN = "token"  # 1-64 visible characters, no spaces
@@ -66,10 +67,23 @@ class Verb:
 
     @property
     def usage(self) -> str:
-        parts = [self.verb]
+        return " ".join([self.verb, *self._arg_forms()])
+
+    @property
+    def form(self) -> str:
+        """The usage with both spellings, as ERRO-702 and AJUDA-225 give it."""
+        spellings = f"{self.verb}|{self.alias}" if self.alias else self.verb
+        return " ".join([spellings, *self._arg_forms()])
+
+    def _arg_forms(self) -> list[str]:
+        forms = []
         for a in self.args:
-            parts.append(f"[{a.name}]" if a.optional else f"<{a.name}>")
-        return " ".join(parts)
+            # A room is shown with its '#', so the usage says how one starts.
+            name = {Kind.ROOM: f"#{a.name}", Kind.SCOPE: f"#{a.name}|*"}.get(
+                a.kind, a.name
+            )
+            forms.append(f"[{name}]" if a.optional else f"<{name}>")
+        return forms
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,7 @@ _CODES = (
     Code(222, "PASS", "JOINED", "joined the room"),
     Code(223, "PASS", "PARTED", "left the room"),
     Code(224, "PONG", "PONG", "liveness answer, echoing the token"),
+    Code(225, "AJUDA", "HELP", "the commands, or how to use one"),
     Code(700, "ERRO", "NOT_LOGGED_IN", "this command needs a logged-in session"),
     Code(701, "ERRO", "ALREADY_LOGGED_IN", "this session is already logged in"),
     Code(702, "ERRO", "INVALID_ARGS", "invalid arguments"),
@@ -105,6 +120,7 @@ _CODES = (
     Code(708, "ERRO", "BAD_ENCODING", "line is not valid UTF-8; it was discarded"),
     Code(709, "ERRO", "TOO_MANY_ATTEMPTS", "too many failed logins; try again later"),
     Code(710, "ERRO", "SERVER_ERROR", "the server failed to carry out the command"),
+    Code(711, "ERRO", "TOO_MANY_ROOMS", "you, or the server, are at the room limit"),
     Code(999, "ERRO", "UNKNOWN_COMMAND", "unknown command"),
 )
 
@@ -151,11 +167,17 @@ _VERBS = (
     Verb(
         "LISTA",
         "WHO",
-        (Arg("room", Kind.ROOM, optional=True),),
+        (
+            Arg("room", Kind.SCOPE, optional=True),
+            Arg("after", Kind.NAME, optional=True),
+        ),
         needs_login=True,
         replies=(220, 700),
         summary="who is online",
-        help="List the names online, or the members of a room.",
+        help=(
+            "List the names online (* or no room) or in a room; a long list "
+            "ends +N: ask again after its last name."
+        ),
     ),
     Verb(
         "CHAT",
@@ -169,18 +191,21 @@ _VERBS = (
     Verb(
         "SALAS",
         "ROOMS",
-        (),
+        (Arg("after", Kind.ROOM, optional=True),),
         needs_login=True,
         replies=(221, 700),
         summary="list rooms",
-        help="List the rooms and how many members each has.",
+        help=(
+            "List the rooms and how many members each has; a long list "
+            "ends +N: ask again after its last room."
+        ),
     ),
     Verb(
         "JUNTAR",
         "JOIN",
         (_ROOM,),
         needs_login=True,
-        replies=(222, 700),
+        replies=(222, 700, 711),
         summary="join a room",
         help="Join a room, creating it if it does not exist.",
     ),
@@ -210,6 +235,15 @@ _VERBS = (
         replies=(217,),
         summary="end the session",
         help="End the session; the server answers and closes the connection.",
+    ),
+    Verb(
+        "AJUDA",
+        "HELP",
+        (Arg("command", Kind.TOKEN, optional=True),),
+        needs_login=False,
+        replies=(225,),
+        summary="list the commands",
+        help="List the commands, or say how to use one (HELP JOIN).",
     ),
     Verb(
         "PONG",
@@ -264,6 +298,7 @@ CLOSE_REASONS: dict[str, str] = {
     "ping-timeout": "nothing received within the ping timeout",
     "send-queue": "the client reads too slowly; its send queue overflowed",
     "too-many-connections": "too many connections from this address, or in all",
+    "taken-over": "the account logged in again on another connection",
 }
 
 
@@ -280,4 +315,30 @@ GREETING_KEYS: tuple[tuple[str, str], ...] = (
     ("ping", "seconds of silence before the server sends PING"),
     ("ping-timeout", "seconds of silence before the server closes"),
     ("login-timeout", "seconds a connection may stay without logging in"),
+    ("max-unterminated", "bytes without a line end that close the connection"),
+    ("lines-before-login", "lines a connection may send before logging in"),
+    ("login-attempts", "failed ENTRAR per connection within login-window"),
+    ("login-window", "seconds over which login-attempts are counted"),
+    ("rooms-per-session", "rooms one session may be in at once"),
+    ("max-rooms", "rooms the server holds at once"),
 )
+# The keys every greeting carries since the first draft; the later ones may be
+# missing from an older server's greeting, and a client then assumes the
+# defaults of section 10.
+GREETING_REQUIRED = frozenset(key for key, _ in GREETING_KEYS[:6])
+
+
+def lookup(word: str) -> Verb | None:
+    """The verb ``word`` spells, in any case; None if it is no verb."""
+    # Only ASCII spellings: str.upper() maps some non-ASCII letters to ASCII
+    # ones (U+017F long s -> 'S'), which would accept verbs nobody typed.
+    return SPELLINGS.get(word.upper()) if word.isascii() else None
+
+
+def help_text(verb: Verb | None = None) -> str:
+    """AJUDA-225's text: every command, or how to use ``verb``."""
+    if verb is None:
+        forms = " ".join(v.form.split(" ")[0] for v in _VERBS if v.has_reply)
+        return f"commands: {forms}; HELP <command> says how to use one"
+    login = "needs login" if verb.needs_login else "works before login"
+    return f"{verb.form}: {verb.help} ({login})"

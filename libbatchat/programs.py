@@ -1,4 +1,5 @@
-"""The console scripts' entry points: batchat-server, batchat-admin, batchat-repl.
+"""The console scripts' entry points: batchat-server, batchat-admin, batchat-repl,
+batchat-gui and batchat-bot.
 
 The programs are installed as the package ``batchat_frontends`` (a wheel
 renames the source tree's ``frontends/`` so it cannot clash with another
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import cast
 
-__all__ = ["admin", "repl", "server"]
+__all__ = ["admin", "bot", "gui", "repl", "server"]
 
 PACKAGES = ("batchat_frontends", "frontends")
 
@@ -45,3 +46,11 @@ def admin() -> int:
 
 def repl() -> int:
     return _main("repl")
+
+
+def gui() -> int:
+    return _main("gui.app")
+
+
+def bot() -> int:
+    return _main("bot")

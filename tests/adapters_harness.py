@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import queue
 import socket
 import ssl
@@ -44,7 +45,38 @@ from libbatchat.adapters._common import Listen
 
 HOST = "127.0.0.1"
 WAIT = 10.0  # seconds any single wait may take before the test fails
-ADAPTERS = ("asyncio", "threaded")
+
+try:
+    # Imported by name: uvloop is optional and ships no type stubs.
+    _uvloop: Any = importlib.import_module("uvloop")
+except ImportError:
+    _uvloop = None
+# The asyncio adapter runs again on uvloop's loop (its transports are not
+# asyncio.Transport instances); the tests say so when it is not installed.
+ADAPTERS = (
+    "asyncio",
+    pytest.param(
+        "uvloop",
+        marks=pytest.mark.skipif(_uvloop is None, reason="uvloop not installed"),
+    ),
+    "threaded",
+)
+
+
+def adapter_flags(adapter: str) -> list[str]:
+    """batchat-server's flags for an ``ADAPTERS`` entry ("uvloop": asyncio on it)."""
+    if adapter == "uvloop":
+        return ["--adapter", "asyncio", "--uvloop"]
+    return ["--adapter", adapter]
+
+
+def new_loop(adapter: str) -> asyncio.AbstractEventLoop:
+    """A fresh event loop for ``adapter`` ("asyncio" or "uvloop")."""
+    if adapter == "uvloop":
+        loop: asyncio.AbstractEventLoop = _uvloop.new_event_loop()
+        return loop
+    return asyncio.new_event_loop()
+
 
 # Fast hashing and no flood delays: tests that need a limit set it.
 FAST = Limits(
@@ -119,8 +151,8 @@ class ThreadedClient:
 class LoopThread:
     """An event loop running in a thread, for the asyncio server and clients."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, adapter: str = "asyncio") -> None:
+        self.loop = new_loop(adapter)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
@@ -319,8 +351,8 @@ def start(
     tls: ssl.SSLContext | None = None,
     listen: tuple[Listen, ...] = (),
 ) -> Running:
-    if adapter == "asyncio":
-        loop = LoopThread()
+    if adapter in ("asyncio", "uvloop"):
+        loop = LoopThread(adapter)
         server_a = aio.Server(
             HOST, 0, limits=limits, accounts=accounts, tls=tls, listen=listen
         )

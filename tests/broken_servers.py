@@ -43,11 +43,18 @@ MUTATIONS: dict[str, str] = {
     "stale-who": "LISTA still shows users who went offline",
     "names-lowercased": "PASS-214 and PASS-218 show the name lower-cased",
     "greeting-no-burst": "the greeting does not advertise burst",
+    "look-alikes-accepted": "non-ASCII names are accepted however they look",
+    "no-takeover": "ENTRAR to an account online elsewhere is refused",
+    "no-help": "AJUDA/HELP is an unknown command",
+    "no-room-limit": "JUNTAR past the room limits is accepted",
+    "unpaged-lists": "a list reply hides that it left names out",
+    "terse-errors": "ERRO-700, ERRO-702 and ERRO-999 say only what went wrong",
 }
 
 _REPLY = re.compile(rb"([A-Z]+)-([0-9]{3})(?: (.*))?")
 _MAX_LINE = 4096  # the spec's default max-line, which our test servers keep
 _FLOOD_KEEP = 20
+CODE_WORDS = {700: b"not logged in", 702: b"bad arguments", 999: b"unknown command"}
 
 
 def _now() -> str:
@@ -314,6 +321,38 @@ class BrokenServer:
                 set(names), key=lambda n: n.decode("utf-8", "replace").casefold()
             )
             return [b"LISTA-220 " + b" ".join(uniq)]
+        return self._hardening(conn, line, code, verb, arg)
+
+    def _hardening(
+        self, conn: _Conn, line: bytes, code: int, verb: bytes, arg: bytes
+    ) -> list[bytes]:
+        """The mutations of issue 7's hardening."""
+        m = self.mutation
+        if (
+            m == "look-alikes-accepted"
+            and code in (702, 703, 705)
+            and not arg.isascii()
+        ):
+            if verb in (b"APELIDO", b"NICK"):
+                return [b"PASS-218 " + arg]
+            if verb in (b"NOVO", b"REGISTER"):
+                return [b"PASS-213 account created"]
+        if m == "no-takeover" and code == 214:
+            name = line[9:].decode("utf-8", "replace").casefold()
+            # Not by ``dead``: the real server has closed the session it took
+            # over, perhaps before this reply got here.
+            with self._lock:
+                others = [c for c in self._conns if c is not conn and not c.quit_sent]
+            if any((c.name or "").casefold() == name for c in others):
+                return [b"ERRO-705 already online"]
+        if m == "no-help" and code == 225:
+            return [b"ERRO-999 unknown command"]
+        if m == "no-room-limit" and code == 711:
+            return [b"PASS-222 " + arg]
+        if m == "terse-errors" and code in (700, 702, 999):
+            return [line[:8] + b" " + CODE_WORDS[code]]
+        if m == "unpaged-lists" and code in (220, 221):
+            return [re.sub(rb" ?\+[0-9]+$", b"", line)]
         return [line]
 
     def _leak(self, origin: _Conn, sender: bytes, room: bytes, line: bytes) -> None:

@@ -11,15 +11,18 @@ from __future__ import annotations
 from libbatchat import MemoryStore
 from libbatchat._accounts import AccountStore
 from libbatchat._cluster import Claim, Cluster, Publish, Release
+from libbatchat._config import Limits
 from libbatchat._server import Output
-from tests.server_harness import Client, Net
+from tests.server_harness import FAST, Client, Net
 
 
 class Node(Net):
-    def __init__(self, bus: Bus, name: str, accounts: AccountStore) -> None:
+    def __init__(
+        self, bus: Bus, name: str, accounts: AccountStore, limits: Limits = FAST
+    ) -> None:
         self.bus = bus
         self.cluster = Cluster(name)
-        super().__init__(cluster=self.cluster, accounts=accounts)
+        super().__init__(limits, cluster=self.cluster, accounts=accounts)
 
     def apply(self, out: Output) -> None:
         super().apply(out)
@@ -28,8 +31,11 @@ class Node(Net):
 
 
 class Bus:
-    def __init__(self, nodes: int = 2, *, auto: bool = True) -> None:
+    def __init__(
+        self, nodes: int = 2, *, auto: bool = True, limits: Limits = FAST
+    ) -> None:
         self.auto = auto
+        self.limits = limits
         self.names: dict[str, str] = {}
         self.down = False
         self.deaf = False  # publishes are lost, claims still work
@@ -39,7 +45,7 @@ class Bus:
             self.add(f"n{i}", store)
 
     def add(self, name: str, store: AccountStore | None = None) -> Node:
-        node = Node(self, name, store or self.nodes[0].core.accounts)
+        node = Node(self, name, store or self.nodes[0].core.accounts, self.limits)
         self.nodes.append(node)
         if self.auto:
             self.flush()

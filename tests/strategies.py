@@ -57,6 +57,7 @@ names = (
 rooms = names.map(lambda n: "#" + n).filter(_valid(Kind.ROOM))
 targets = st.one_of(names, rooms, st.just("*"))
 addresses = st.one_of(st.sampled_from(["@", "*"]), rooms)
+scopes = st.one_of(st.just("*"), rooms)
 # Spaces, leading and trailing, are the interesting part of a last argument.
 texts = st.one_of(
     st.text(
@@ -89,6 +90,7 @@ KINDS: dict[Kind, st.SearchStrategy[Any]] = {
     Kind.ROOM: rooms,
     Kind.TARGET: targets,
     Kind.ADDRESS: addresses,
+    Kind.SCOPE: scopes,
     Kind.PASSWORD: passwords,
     Kind.TEXT: texts,
     Kind.TOKEN: tokens,

@@ -74,6 +74,7 @@ def test_greeting_advertises_the_limits(serve: Serve) -> None:
         ping=70.0,
         ping_timeout=140.0,
         login_timeout=limits.login_timeout,
+        lines_before_login=limits.lines_before_login,
     )
 
 
@@ -88,8 +89,11 @@ def test_register_and_login(serve: Serve) -> None:
     reply = ana.request(Login(user="ana", password="s3cret pass"))
     assert (reply.code, reply.text) == (214, "Ana")
     assert ana.request(Login(user="Ana", password="s3cret pass")).code == 701
+    # Logging in again takes the session over (spec 5.2.1).
     again = server.connect()
-    assert again.request(Login(user="Ana", password="s3cret pass")).code == 705
+    assert again.request(Login(user="Ana", password="s3cret pass")).code == 214
+    closing = next_of(ana, Closing)
+    assert isinstance(closing, Closing) and closing.reason == "taken-over"
 
 
 def test_guest_nicknames(serve: Serve) -> None:

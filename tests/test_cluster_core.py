@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,7 @@ from libbatchat import (
 )
 from libbatchat._cluster import Claim, Cluster, Publish, Release
 from tests.cluster_harness import Bus
+from tests.server_harness import FAST
 
 PW = "pw pw"
 LINE = "FROM x {} 2026-09-21T12:00:00.000Z y\n"
@@ -53,7 +55,6 @@ def test_names_are_unique_across_nodes() -> None:
     a, b, c = bus.nodes
     ana = bus.user(a, "Ana")
     x = b.connect()
-    assert x.ask(Login(user="ana", password=PW)).code == 705
     assert x.ask(Nick(nick="ANA")).code == 705
     g = bus.guest(c, "Bob")
     assert x.ask(Register(user="bob", password=PW)).code == 703
@@ -63,6 +64,88 @@ def test_names_are_unique_across_nodes() -> None:
     g.send(Quit())
     assert bus.names == {}
     assert x.ask(Login(user="Ana", password=PW)).code == 214
+
+
+def test_login_on_another_node_takes_the_session_over() -> None:
+    bus = Bus(2)
+    a, b = bus.nodes
+    ana = bus.user(a, "Ana")
+    ana.send(Join(room="#r"))
+    bob = bus.guest(a, "Bob")
+    bob.send(Join(room="#r"))
+    bus.clear()
+    x = b.connect()
+    assert x.ask(Login(user="ana", password=PW)).code == 214
+    assert ana.closed
+    closing = [e for e in ana.take() if isinstance(e, Closing)]
+    assert [c.reason for c in closing] == ["taken-over"]
+    assert bus.names == {"ana": "n1", "bob": "n0"}
+    # Unlike a takeover on one node, the others see Ana go and come back.
+    kinds = [type(p) for p in bob.pushes()]
+    assert kinds == [Left, Offline, Online]
+
+
+def test_takeover_across_nodes_refused_or_abandoned() -> None:
+    bus = Bus(2)
+    a, b = bus.nodes
+    bus.user(a, "Ana")
+    zed = bus.guest(a, "Zed")
+
+    def event(**fields: str) -> bytes:
+        return json.dumps({"n": "n9", "s": 1, **fields}).encode()
+
+    # A guest is kept (its node answers "kept"); a name not held is ignored.
+    a.apply(a.cluster.receive(event(k="take", u="Zed", p="10.0.0.9:1")))
+    a.apply(a.cluster.receive(event(k="take", u="Nobody", p="10.0.0.9:1")))
+    assert not zed.closed
+    bus.auto = False
+    x, y = b.connect(), b.connect()
+    x.send(Login(user="ana", password=PW))
+    y.send(Login(user="ana", password=PW))
+    b.apply(b.core.disconnect(y.session))
+    b.apply(b.cluster.receive(event(k="kept", u="Ana")))
+    assert x.codes() == [705]
+    # Gone before Ana's OFFLINE came: nothing is claimed for it.
+    z = b.connect()
+    z.send(Login(user="ana", password=PW))
+    b.apply(b.core.disconnect(z.session))
+    bus.flush()
+    assert bus.names == {"zed": "n0"}
+    # The bus lost: a waiting taker is refused; none starts while it is down.
+    bus.auto = True
+    ana = a.connect()
+    assert ana.ask(Login(user="Ana", password=PW)).code == 214
+    bus.auto = False
+    w = b.connect()
+    w.send(Login(user="ana", password=PW))
+    b.apply(b.cluster.link(False))
+    assert w.codes() == [705]
+    assert w.ask(Login(user="ana", password=PW)).code == 705
+    assert not ana.closed
+
+
+def test_presence_past_presence_all_follows_rooms_and_contacts() -> None:
+    # Past presence_all users in the whole cluster, a remote user's ONLINE and
+    # OFFLINE reach only its local room mates and direct-message contacts.
+    bus = Bus(2, limits=replace(FAST, presence_all=1))
+    a, b = bus.nodes
+    ana = bus.user(a, "Ana")
+    ana.send(Join(room="#r"))
+    cy = bus.guest(a, "Cy")
+    bob = bus.guest(b, "Bob")
+    assert ana.pushes() == [] and cy.pushes() == []
+    assert ana.ask(Chat(target="bob", text="hi")).code == 215
+    bob.send(Join(room="#r"), Join(room="#s"))
+    assert ana.pushes() == [Joined(room="#r", user="Bob")]
+    assert texts(bob) == ["hi"]
+    bob.send(Quit())
+    assert ana.pushes() == [Left(room="#r", user="Bob"), Offline(user="Bob")]
+    assert cy.pushes() == []
+    # Bob's node heard from Ana: a new Bob there is told when she goes.
+    bob2 = bus.guest(b, "Bob")
+    assert bob2.ask(Chat(target="ana", text="back")).code == 215
+    ana.send(Quit())
+    assert bob2.pushes() == [Offline(user="Ana")]
 
 
 def test_claim_race_gives_one_pass_and_one_705() -> None:

@@ -4,6 +4,7 @@ CLI, reports, spec coverage, dialect loading and the pytest plugin."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from libbatchat.conformance._engine import (
 from libbatchat.conformance._model import Cap
 from libbatchat.conformance.dialects import available, load
 from libbatchat.conformance.dialects.canonical import CanonicalDialect
+from tests.adapters_harness import new_loop
 
 # Steady timers for the whole suite: a loaded machine (coverage, two cores)
 # can stall a session for seconds, and a 2 s ping timeout would then close
@@ -54,6 +56,7 @@ TIMER_CASES = (
     "liveness/answered-ping",
     "liveness/ping-timeout",
     "limits/login-timeout",
+    "liveness/partial-line",
 )
 # The program runs every case in one go: timers short enough for the budget,
 # long enough that a slow session is not closed by them.
@@ -73,8 +76,8 @@ def threaded_server(limits: Limits = STEADY) -> Iterator[int]:
 
 
 @contextmanager
-def aio_server(limits: Limits = STEADY) -> Iterator[int]:
-    loop = asyncio.new_event_loop()
+def aio_server(limits: Limits = STEADY, adapter: str = "asyncio") -> Iterator[int]:
+    loop = new_loop(adapter)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     server = aio.Server(host="127.0.0.1", port=0, limits=limits)
@@ -86,6 +89,25 @@ def aio_server(limits: Limits = STEADY) -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@contextmanager
+def uvloop_server(limits: Limits = STEADY) -> Iterator[int]:
+    with aio_server(limits, "uvloop") as port:
+        yield port
+
+
+# Every server the suite must pass on; uvloop's only when it is installed.
+SERVERS = [
+    aio_server,
+    pytest.param(
+        uvloop_server,
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("uvloop") is None, reason="uvloop not installed"
+        ),
+    ),
+    threaded_server,
+]
 
 
 def run_all(port: int, cases: tuple[str, ...] = (), **kwargs: object) -> list[Result]:
@@ -112,7 +134,7 @@ def failures(results: list[Result]) -> str:
     )
 
 
-@pytest.mark.parametrize("make_server", [aio_server, threaded_server])
+@pytest.mark.parametrize("make_server", SERVERS)
 def test_whole_suite_passes_on_both_adapters(make_server: object) -> None:
     with make_server() as port:  # type: ignore[operator]
         results = run_all(port)
@@ -124,7 +146,7 @@ def test_whole_suite_passes_on_both_adapters(make_server: object) -> None:
     ), failures(results)
 
 
-@pytest.mark.parametrize("make_server", [aio_server, threaded_server])
+@pytest.mark.parametrize("make_server", SERVERS)
 def test_timer_cases_pass_on_both_adapters(make_server: object) -> None:
     with make_server(FAST) as port:  # type: ignore[operator]
         results = run_all(port, TIMER_CASES)

@@ -54,3 +54,13 @@ def test_client_doc_example_runs(index: int, tmp_path: Path) -> None:
 @pytest.mark.parametrize("index", range(len(SERVER_BLOCKS)))
 def test_server_doc_example_runs(index: int, tmp_path: Path) -> None:
     run_example(SERVER_BLOCKS[index], tmp_path, dict(os.environ))
+
+
+BOT_BLOCKS = BLOCK.findall((DOCS / "bots.md").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("index", range(len(BOT_BLOCKS)))
+def test_bots_doc_example_runs(index: int, tmp_path: Path) -> None:
+    # Bot blocks define a bot (and run nothing); the harness block runs a
+    # whole test on its own in-process server.
+    run_example(BOT_BLOCKS[index], tmp_path, dict(os.environ))

@@ -38,19 +38,29 @@ GREETING_LINE = (
 GREETING = Greeting(
     max_line=4096, burst=10, rate=5, ping=90, ping_timeout=150, login_timeout=30
 )
+# What a server sends: every key, the later ones too (spec 4.1).
+FULL_GREETING_LINE = GREETING_LINE + (
+    " max-unterminated=8192 lines-before-login=100 login-attempts=3"
+    " login-window=60 rooms-per-session=50 max-rooms=5000"
+)
+# By (kind, argument name): the same name can be of two kinds (after).
 SAMPLE_ARGS = {
-    "user": "ana",
-    "password": "s3cret pass",
-    "nick": "Zé",
-    "room": "#geral",
-    "target": "bruno",
-    "text": " oi,  tudo bem? ",
-    "token": "t-1",
+    ("name", "user"): "ana",
+    ("password", "password"): "s3cret pass",
+    ("name", "nick"): "Z\u00e9",
+    ("room", "room"): "#geral",
+    ("scope", "room"): "#geral",
+    ("target", "target"): "bruno",
+    ("text", "text"): " oi ",
+    ("token", "token"): "t-1",
+    ("token", "command"): "join",
+    ("name", "after"): "bia",
+    ("room", "after"): "#b",
 }
 
 
 def example(verb: str) -> Command:
-    args = {a.name: SAMPLE_ARGS[a.name] for a in VERBS[verb].args}
+    args = {a.name: SAMPLE_ARGS[a.kind.value, a.name] for a in VERBS[verb].args}
     return COMMAND_TYPES[verb](**args)
 
 
@@ -90,21 +100,34 @@ def test_optional_arguments() -> None:
 @pytest.mark.parametrize(
     ("line", "usage"),
     [
-        ("CHAT", "usage: CHAT <target> <text>"),
-        ("CHAT ana", "usage: CHAT <target> <text>"),
-        ("CHAT ana ", "usage: CHAT <target> <text>"),
-        ("CHAT a\x01 hi", "usage: CHAT <target> <text>"),
-        ("CHAT ana a\x7fb", "usage: CHAT <target> <text>"),
-        ("NOVO", "usage: NOVO <user> <password>"),
-        ("NOVO ana", "usage: NOVO <user> <password>"),
-        ("NOVO a*b pw", "usage: NOVO <user> <password>"),
-        ("JUNTAR geral", "usage: JUNTAR <room>"),
-        ("JUNTAR  #geral", "usage: JUNTAR <room>"),
-        ("SALAS extra", "usage: SALAS"),
-        ("SAIR now", "usage: SAIR"),
-        ("PONG", "usage: PONG <token>"),
-        ("PING a b", "usage: PING [token]"),
-        ("LISTA geral", "usage: LISTA [room]"),
+        ("CHAT", "usage: CHAT|MSG <target> <text>: missing <target>"),
+        ("CHAT ana", "usage: CHAT|MSG <target> <text>: missing <text>"),
+        ("CHAT ana ", "usage: CHAT|MSG <target> <text>: missing <text>"),
+        (
+            "CHAT a\x01 hi",
+            "usage: CHAT|MSG <target> <text>: a name may not contain U+0001",
+        ),
+        (
+            "CHAT ana a\x7fb",
+            "usage: CHAT|MSG <target> <text>: "
+            "the text may not contain control characters",
+        ),
+        ("NOVO", "usage: NOVO|REGISTER <user> <password>: missing <user>"),
+        ("NOVO ana", "usage: NOVO|REGISTER <user> <password>: missing <password>"),
+        (
+            "NOVO a*b pw",
+            "usage: NOVO|REGISTER <user> <password>: a name may not contain '*'",
+        ),
+        ("JUNTAR geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
+        ("JUNTAR  #geral", "usage: JUNTAR|JOIN <#room>: a room starts with '#'"),
+        ("SALAS extra", "usage: SALAS|ROOMS [#after]: a room starts with '#'"),
+        ("SAIR now", "usage: SAIR|QUIT: too many arguments"),
+        ("PONG", "usage: PONG <token>: missing <token>"),
+        (
+            "PING a b",
+            "usage: PING [token]: a token may not contain spaces or control characters",
+        ),
+        ("LISTA geral", "usage: LISTA|WHO [#room|*] [after]: a room starts with '#'"),
     ],
 )
 def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
@@ -115,12 +138,32 @@ def test_bad_arguments_hint_702_with_the_usage(line: str, usage: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["HELLO", "FROM ana @ x y", "\u017fair", "SA\tIR", "\tSAIR", "PASS-214 x"]
+    ("line", "text"),
+    [
+        ("HELLO", "unknown command HELLO; HELP lists the commands"),
+        ("FROM ana @ x y", "unknown command FROM; HELP lists the commands"),
+        ("\u017fair", "unknown command \u017fair; HELP lists the commands"),
+        ("SA\tIR", "unknown command; HELP lists the commands"),
+        ("\tSAIR", "unknown command; HELP lists the commands"),
+        ("PASS-214 x", "unknown command PASS-214; HELP lists the commands"),
+        (
+            "/join #a",
+            "unknown command /join: commands take no '/' (JUNTAR); "
+            "HELP lists the commands",
+        ),
+        ("/nope", "unknown command /nope; HELP lists the commands"),
+        (
+            "@ana hi",
+            "unknown command @ana: to write to ana, CHAT ana <text>; "
+            "HELP lists the commands",
+        ),
+        ("@ x", "unknown command @; HELP lists the commands"),
+    ],
 )
-def test_unknown_verbs_hint_999(line: str) -> None:
+def test_unknown_verbs_hint_999(line: str, text: str) -> None:
     with pytest.raises(RemoteProtocolError) as exc:
         parse_command(line)
-    assert exc.value.reply_hint == Reply(code=999, text="unknown command")
+    assert exc.value.reply_hint == Reply(code=999, text=text)
     assert not exc.value.fatal
 
 
@@ -224,7 +267,7 @@ def test_server_lines(line: str, event: Event) -> None:
 @pytest.mark.parametrize(
     ("event", "wire"),
     [
-        (GREETING, GREETING_LINE.encode() + b"\n"),
+        (GREETING, FULL_GREETING_LINE.encode() + b"\n"),
         (Login(user="ana", password="s3cret pass"), b"ENTRAR ana s3cret pass\n"),
         (Chat(target="#a", text=" hi "), b"CHAT #a  hi \n"),
         (Who(), b"LISTA\n"),
@@ -250,6 +293,15 @@ def test_serialize(event: Event, wire: bytes) -> None:
     assert serialize(event) == wire
 
 
+def test_greeting_keys_added_later_may_be_missing() -> None:
+    # An older server's greeting: the client assumes the spec's defaults.
+    assert parse_server_line(GREETING_LINE) == parse_server_line(FULL_GREETING_LINE)
+    g = parse_server_line(FULL_GREETING_LINE.replace("max-rooms=5000", "max-rooms=7"))
+    assert isinstance(g, Greeting) and g.max_rooms == 7
+    with pytest.raises(RemoteProtocolError):
+        parse_server_line(FULL_GREETING_LINE.replace("=100 ", "=1.5 "))
+
+
 def test_greeting_numbers_are_short_but_exact() -> None:
     g = Greeting(
         version=2,
@@ -263,7 +315,7 @@ def test_greeting_numbers_are_short_but_exact() -> None:
     line = serialize(g).decode()
     assert "max-line=1000000000000 " in line
     assert "rate=0.5 ping=1e+06 ping-timeout=0.30000000000000004 " in line
-    assert line.endswith("login-timeout=7\n")
+    assert "login-timeout=7 " in line
     assert parse_server_line(line[:-1]) == g
 
 

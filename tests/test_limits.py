@@ -151,3 +151,22 @@ def test_connection_counter_loopback_exemption() -> None:
     strict = ConnectionCounter(max_per_ip=1, exempt_loopback=False)
     assert strict.acquire("::1")
     assert not strict.acquire("[::1]:9")
+
+
+def test_windows_forget_one_event_by_its_stamp() -> None:
+    w = SlidingWindow(2, 10.0)
+    w.record(1.0)
+    w.record(1.0)
+    assert not w.allowed(2.0)
+    w.forget(1.0)
+    assert w.allowed(2.0) and len(w) == 1
+    w.forget(5.0)  # never recorded: nothing happens
+    w.forget(1.0)
+    w.forget(1.0)
+    assert len(w) == 0
+    k = KeyedWindows(1, 10.0)
+    k.forget("a", 1.0)  # unknown key: nothing happens
+    k.record("a", 1.0)
+    assert not k.allowed("a", 2.0)
+    k.forget("a", 1.0)
+    assert k.allowed("a", 2.0)

@@ -151,3 +151,24 @@ def test_impossible_date_is_rejected() -> None:
 @given(times)
 def test_time_round_trips(t: datetime) -> None:
     assert _names.parse_time(_names.format_time(t)) == t
+
+
+@settings(max_examples=300)
+@given(
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    st.floats(min_value=0, max_value=3.0),
+)
+def test_wall_formatter_matches_format_time(t: float, later: float) -> None:
+    # The server stamps messages with the cached formatter: it must give what
+    # the datetime route gives, in the same second and in the next ones.
+    stamp = _names.WallFormatter()
+    for value in (t, t, t + later):
+        dt = _names.check_time(datetime.fromtimestamp(value, UTC))
+        assert stamp(value) == _names.format_time(dt)
+
+
+def test_wall_formatter_rounds_as_datetime_does() -> None:
+    stamp = _names.WallFormatter()
+    # 0.9999996 rounds up to the next second, as datetime.fromtimestamp does.
+    assert stamp(1_790_000_000.9999996) == "2026-09-21T14:13:21.000Z"
+    assert stamp(1_790_000_000.25) == "2026-09-21T14:13:20.250Z"

@@ -44,10 +44,22 @@ def test_a_missing_program_or_dependency_is_not_hidden(
         programs.load("server", ("broken_frontends",))
 
 
-def test_the_repl_entry_point_runs_the_program(capsys, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("name", "entry"), [("batchat-repl", programs.repl), ("batchat-gui", programs.gui)]
+)
+def test_the_entry_points_run_the_programs(capsys, monkeypatch, name, entry) -> None:
     monkeypatch.setattr(programs, "PACKAGES", ("no_such_package_here", "frontends"))
-    monkeypatch.setattr(sys, "argv", ["batchat-repl", "--version"])
+    monkeypatch.setattr(sys, "argv", [name, "--version"])
     with pytest.raises(SystemExit) as done:
-        programs.repl()
+        entry()
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_the_bot_entry_point_runs_the_program(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(programs, "PACKAGES", ("no_such_package_here", "frontends"))
+    monkeypatch.setattr(sys, "argv", ["batchat-bot", "--version"])
+    with pytest.raises(SystemExit) as done:
+        programs.bot()
     assert done.value.code == 0
     assert capsys.readouterr().out.strip()

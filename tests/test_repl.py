@@ -161,7 +161,7 @@ async def test_every_listing_command_and_alias() -> None:
                     ("/quote chat bruno quoted", "-> *bruno* quoted"),
                     ("/quote PONG x", "sent (it gets no reply)"),
                     ("/quote FOO", "the server does not know that command"),
-                    ("JUNTAR geral", "usage: JUNTAR <room>"),
+                    ("JUNTAR geral", "usage: JUNTAR|JOIN <#room>: a room starts"),
                     ("/quote", "usage: /quote LINE"),
                     ("/msg bruno", "usage: /msg TARGET TEXT"),
                     ("/say", "usage: /say TEXT"),
@@ -187,13 +187,18 @@ async def test_help_is_generated_from_the_tables() -> None:
             text = "\n".join(shown)
             for word in ("/msg", "/private", "/who", "/online", "/room", "/raw"):
                 assert word in text
-            for usage in ("NOVO <user> <password>", "LISTA [room]", "SAIR", "DEIXAR"):
+            for usage in (
+                "NOVO <user> <password>",
+                "LISTA [#room|*] [after]",
+                "SAIR",
+                "DEIXAR",
+            ):
                 assert usage in text
             assert "PONG" not in text
             await t.script(
                 [
                     ("/help private", "/msg TARGET TEXT"),
-                    ("/help lista", "LISTA [room]"),
+                    ("/help lista", "LISTA [#room|*] [after]"),
                     ("/help who", "List the names online"),
                     ("/help nothing", "no command nothing"),
                 ]
@@ -293,7 +298,9 @@ async def test_raw_wire_view_shows_lines_and_masks_passwords() -> None:
             assert any(">> NOVO ana ********" in w for w in wire)
             assert any(">> ENTRAR ana ********" in w for w in wire)
             assert any("<< PASS-214 ana" in w and "Reply(code=214" in w for w in wire)
-            assert any(">> LISTA" in w and "Who(room=None)" in w for w in wire)
+            assert any(
+                ">> LISTA" in w and "Who(room=None, after=None)" in w for w in wire
+            )
             assert all("s3cret" not in line.text for line in t.sink.lines)
             await t.enter("/raw", expect="wire view off")
             assert not t.client.wire

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.adapters_harness import ADAPTERS, HOST, WAIT
+from tests.adapters_harness import ADAPTERS, HOST, WAIT, adapter_flags
 from tests.test_server_program import FAST_FLAGS, Program
 
 # The reproduction: 2.5 GB of address space leaves room for a few
@@ -59,7 +59,7 @@ def run_server(
         tmp_path,
         "--port", "0",
         "--db", ":memory:",
-        "--adapter", adapter,
+        *adapter_flags(adapter),
         *FAST_FLAGS,
         *extra,
         prefix=prefix,

@@ -21,18 +21,19 @@ from libbatchat import Closing, Greeting, Login, Nick, Register, Reply, Who
 from libbatchat._config import describe
 from libbatchat._names import fold
 from libbatchat.adapters import threaded
-from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient
+from tests.adapters_harness import ADAPTERS, HOST, WAIT, RawClient, adapter_flags
 
-_SCRIPT = Path(sys.executable).with_name("batchat-server")
-COMMAND = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [
-        sys.executable,
-        "-c",
-        "import sys; from frontends.server import main; sys.exit(main())",
-    ]
-)
+
+def program_command(script: str, module: str) -> list[str]:
+    """The installed console script, or the module's main() run by this Python."""
+    installed = Path(sys.executable).with_name(script)
+    if installed.exists():
+        return [str(installed)]
+    code = f"import sys; from {module} import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+COMMAND = program_command("batchat-server", "frontends.server")
 # Fast hashing and no flood control: these tests are about the process.
 FAST_FLAGS = [
     "--scrypt-n", "16",
@@ -58,11 +59,12 @@ class Program:
         *args: str,
         env: dict[str, str] | None = None,
         prefix: Sequence[str] = (),
+        command: list[str] = COMMAND,
     ) -> None:
         self.stderr_path = tmp_path / f"stderr-{os.urandom(4).hex()}.log"
         self._stderr = self.stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [*prefix, *COMMAND, *args],
+            [*prefix, *command, *args],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
@@ -123,7 +125,7 @@ def launch(
         tmp_path,
         "--port", "0",
         "--db", str(db),
-        "--adapter", adapter,
+        *adapter_flags(adapter),
         *FAST_FLAGS,
         *extra,
     )  # fmt: skip
@@ -289,7 +291,14 @@ def test_port_in_use_is_one_clear_line(
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [*COMMAND, "--port", str(port), "--db", ":memory:", "--adapter", adapter],
+            [
+                *COMMAND,
+                "--port",
+                str(port),
+                "--db",
+                ":memory:",
+                *adapter_flags(adapter),
+            ],
             capture_output=True,
             check=False,
             text=True,
@@ -311,7 +320,7 @@ def test_unwritable_database_is_one_clear_line(
         (tmp_path / "file").write_text("")
         db = tmp_path / "file" / "accounts.db"
     done = subprocess.run(
-        [*COMMAND, "--port", "0", "--db", str(db), "--adapter", adapter],
+        [*COMMAND, "--port", "0", "--db", str(db), *adapter_flags(adapter)],
         capture_output=True,
         check=False,
         text=True,
@@ -329,7 +338,7 @@ def test_every_dialect_listener_beside_the_canonical_one(
     dialects = ("batchat1", "minichat", "slashchat", "chatsocket")
     listen = [arg for d in dialects for arg in ("--listen", f"{d}@{HOST}:0")]
     program = Program(
-        tmp_path, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        tmp_path, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
         *FAST_FLAGS, *listen,
     )  # fmt: skip
     programs.append(program)
@@ -375,7 +384,7 @@ def test_a_taken_dialect_port_is_one_clear_line(adapter: str) -> None:
         port = taken.getsockname()[1]
         spec = f"minichat@{HOST}:{port}"
         done = subprocess.run(
-            [*COMMAND, "--port", "0", "--db", ":memory:", "--adapter", adapter,
+            [*COMMAND, "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
              "--listen", spec],
             capture_output=True,
             check=False,

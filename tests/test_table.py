@@ -75,9 +75,11 @@ def test_verbs() -> None:
     chat = VERBS["CHAT"]
     assert chat.usage == "CHAT <target> <text>"
     assert chat.min_args == 2
-    assert VERBS["LISTA"].usage == "LISTA [room]"
+    assert VERBS["LISTA"].usage == "LISTA [#room|*] [after]"
+    assert VERBS["LISTA"].form == "LISTA|WHO [#room|*] [after]"
+    assert VERBS["PING"].form == "PING [token]"
     assert VERBS["LISTA"].min_args == 0
-    assert VERBS["SALAS"].usage == "SALAS"
+    assert VERBS["SALAS"].usage == "SALAS [#after]"
     assert not VERBS["PONG"].has_reply
     assert all(v.has_reply for name, v in VERBS.items() if name != "PONG")
     for verb in VERBS.values():
@@ -131,7 +133,8 @@ def test_render_replaces_only_generated_blocks() -> None:
 
 def test_greeting_block_shows_the_defaults() -> None:
     assert "| `max-line` | " in _doc.greeting()
-    assert _doc.greeting().endswith("| 30 |")
+    assert "| `login-timeout` | " in _doc.greeting()
+    assert _doc.greeting().endswith("| 5000 | no (10) |")
 
 
 def test_doc_main_rewrites_files(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from libbatchat import Closing, Nick
+from libbatchat import Closing, Nick, Ping
 from libbatchat.adapters import aio, threaded
 from libbatchat.conformance import cli
 from tests.adapters_harness import (
@@ -28,6 +28,7 @@ from tests.adapters_harness import (
     Serve,
     SyncClient,
     ThreadedClient,
+    adapter_flags,
     serve,
 )
 from tests.test_server_program import FAST_FLAGS, Program
@@ -150,7 +151,7 @@ def test_program_with_tls_passes_conformance(
 ) -> None:
     program = Program(
         tmp_path,
-        "--port", "0", "--db", ":memory:", "--adapter", adapter,
+        "--port", "0", "--db", ":memory:", *adapter_flags(adapter),
         "--tls-cert", str(certificate.cert), "--tls-key", str(certificate.key),
         *FAST_FLAGS,
     )  # fmt: skip
@@ -202,3 +203,35 @@ def test_program_bad_certificate_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("batchat-server: error: cannot load the TLS")
     assert "Traceback" not in result.stderr
+
+
+def test_batchat_bot_speaks_tls(tmp_path: Path, certificate: Certificate) -> None:
+    from tests.test_bot_program import BOT, EXAMPLES, running
+
+    server = Program(
+        tmp_path,
+        "--port", "0", "--db", ":memory:",
+        "--tls-cert", str(certificate.cert), "--tls-key", str(certificate.key),
+        *FAST_FLAGS,
+    )  # fmt: skip
+    bot = None
+    try:
+        port = server.listening()
+        bot = Program(
+            tmp_path,
+            str(EXAMPLES / "echo.py"), "--server", f"{HOST}:{port}",
+            "--tls", "--cafile", str(certificate.cert),
+            command=BOT,
+        )  # fmt: skip
+        assert running(bot) == "echo"
+        bot.proc.send_signal(signal.SIGTERM)
+        assert bot.wait() == 0
+        assert "Traceback" not in bot.stderr()
+        context = ssl.create_default_context(cafile=str(certificate.cert))
+        with threaded.Client.connect(HOST, port, tls=context) as probe:
+            assert probe.request(Ping(token="barrier")).ok  # the server caught up
+        assert "echo logged out (quit)" in server.stderr()
+    finally:
+        if bot is not None:
+            bot.stop()
+        server.stop()

@@ -23,8 +23,9 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from libbatchat._accounts import AccountStore
 from libbatchat._cluster import Cluster
@@ -43,6 +44,7 @@ from libbatchat._events import (
     ServerPing,
 )
 from libbatchat._server import Job, Output, ServerCore, Session
+from libbatchat._stats import CoreStats
 
 from ._common import (
     CLOSE_GRACE,
@@ -59,7 +61,10 @@ from ._common import (
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import client_context
 
-__all__ = ["Client", "Listen", "Server", "run"]
+if TYPE_CHECKING:
+    from libbatchat.client._clock import Clock
+
+__all__ = ["Client", "Listen", "Server", "ServerStats", "run"]
 
 T = TypeVar("T")
 
@@ -81,8 +86,37 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
 # -- server -------------------------------------------------------------------
 
 
-class _ServerProtocol(asyncio.Protocol):
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """``Server.stats()``: what a monitor shows, copied at one moment."""
+
+    core: CoreStats  # sessions (with bytes queued), rooms, counters
+    listening: bool
+    address: str  # host:port as bound
+
+
+# What one read may take. Reads land in one buffer the server reuses (the
+# loop runs one callback at a time), instead of a fresh 256 KiB bytes object
+# allocated, and given back to the allocator, on every read.
+_READ_SIZE = 65536
+
+
+class _ServerProtocol(asyncio.BufferedProtocol):
     """One connection: bytes in to the core, the core's output out."""
+
+    # Slots (asyncio's protocol classes have them too): one of these per
+    # connection, and a server holds tens of thousands.
+    __slots__ = (
+        "closing",
+        "dialect",
+        "lost",
+        "meter",
+        "refused",
+        "server",
+        "session",
+        "transport",
+        "unsent",
+    )
 
     def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
         self.server = server
@@ -90,6 +124,11 @@ class _ServerProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Lines for this peer not yet handed to the transport: the server
+        # joins them into one write per loop iteration (see Server._flush).
+        # None, not an empty list, while there are none: that is most of the
+        # time, for most connections.
+        self.unsent: list[bytes] | None = None
         self.closing = False
         self.refused = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -112,9 +151,13 @@ class _ServerProtocol(asyncio.Protocol):
         log.debug("transport open %s (session %d)", peer, session.id)
         self.server.apply(out)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         # Once closing, input is read and dropped (see close()).
         if self.session is not None and not self.closing:
+            data = bytes(self.server.read_buffer[:nbytes])
             self.server.apply(self.server.core.receive(self.session, data))
 
     def eof_received(self) -> bool:
@@ -130,6 +173,7 @@ class _ServerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
+        self.unsent = None
         if self.session is None:
             return
         session = self.session
@@ -142,6 +186,22 @@ class _ServerProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.report_queue()
+
+    def flush(self) -> None:
+        """Hand the lines queued for this peer to the transport in one write."""
+        unsent = self.unsent
+        if not unsent or self.transport is None:
+            return
+        self.unsent = None
+        if self.transport.is_closing():
+            # Lost under us: nothing written now could reach the peer.
+            return
+        if self.session is not None and self.session.segmented:
+            # Its dialect reads a message per segment: one write each.
+            for data in unsent:
+                self.transport.write(data)
+        else:
+            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def report_queue(self) -> None:
         if self.session is None or self.transport is None or self.closing:
@@ -163,6 +223,8 @@ class _ServerProtocol(asyncio.Protocol):
         """
         if self.closing or self.transport is None:
             return
+        # Its last lines (the reply, the CLOSING push) go out before the close.
+        self.flush()
         self.closing = True
         transport = self.transport
         if transport.is_closing():
@@ -206,7 +268,10 @@ class Server:
 
     ``accounts`` (a ``MemoryStore`` when omitted) is owned by the server from
     then on: ``close()`` closes it. ``listen`` adds listeners that speak a
-    classroom dialect to the same core (docs/dialects.md).
+    classroom dialect to the same core (docs/dialects.md). ``clock`` (a
+    client-layer ``Clock``, such as ``VirtualClock``) replaces the monotonic
+    clock and the loop's timers for the core's deadlines, so a test can
+    drive the server's timers too.
     """
 
     def __init__(
@@ -221,6 +286,7 @@ class Server:
         tls: ssl.SSLContext | None = None,
         listen: Sequence[Listen] = (),
         cluster: Cluster | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -228,7 +294,8 @@ class Server:
         self.tls = tls
         self.listen = tuple(listen)
         self._dialect_listeners: list[tuple[Listen, socket.socket]] = []
-        self._clock: Callable[[], float] = time.monotonic
+        self._sleeper = clock
+        self._clock: Callable[[], float] = clock.now if clock else time.monotonic
         limits = resolve(limits or Limits())
         self.core = ServerCore(
             limits=limits, accounts=accounts, clock=self._clock, cluster=cluster
@@ -242,15 +309,24 @@ class Server:
         )
         self._jobs: set[asyncio.Future[object]] = set()
         self._listener: socket.socket | None = None
+        self._port: int | None = None  # as bound; kept while not listening
+        # The dialect listeners as bound, to reopen after stop_listening().
+        self._stopped_listeners: list[Listen] = []
         self._accepting: set[asyncio.Task[object]] = set()
         self._accept_retry: asyncio.TimerHandle | None = None
         self._backoff = Backoff()
         # One line per interval, however many accepts fail.
         self._accept_log = Throttled()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
+        self.read_buffer = memoryview(bytearray(_READ_SIZE))
+        # Connections with lines in ``unsent``, written out by _flush() once
+        # per loop iteration: a peer then gets one send() for all the lines
+        # this iteration produced for it, not one per line.
+        self._unflushed: list[_ServerProtocol] = []
+        self._flush_handle: asyncio.Handle | None = None
         self._applying = False
         self._closed = False
         self._stopped = asyncio.Event()
@@ -258,15 +334,25 @@ class Server:
     @property
     def port(self) -> int:
         """The port actually bound (useful with ``port=0``)."""
-        if self._listener is None:
+        if self._port is None:
             raise RuntimeError("server not started")
-        return int(self._listener.getsockname()[1])
+        return self._port
+
+    @property
+    def listening(self) -> bool:
+        """Whether new connections are accepted now."""
+        return self._listener is not None and not self._closed
 
     async def start(self) -> None:
         """Bind and start accepting. Raises ``OSError`` if the port is taken."""
         self._loop = asyncio.get_running_loop()
-        listener = listen(self.host, self.requested_port, self.limits)
-        for spec in self.listen:
+        self._bind(self.requested_port, self.listen)
+        for spec in self.listeners[1:]:
+            log.info("listening on %s (dialect %s)", spec, spec.dialect)
+
+    def _bind(self, port: int, specs: Sequence[Listen]) -> None:
+        listener = listen(self.host, port, self.limits)
+        for spec in specs:
             try:
                 sock = listen(spec.host, spec.port, self.limits)
             except OSError as exc:
@@ -276,11 +362,54 @@ class Server:
                 raise bind_error(exc, spec) from exc
             self._dialect_listeners.append((spec, sock))
         self._listener = listener
+        self._port = int(listener.getsockname()[1])
         for sock, _dialect in self._sockets():
             sock.setblocking(False)
         self._start_accepting()
-        for spec in self.listeners[1:]:
-            log.info("listening on %s (dialect %s)", spec, spec.dialect)
+
+    def stop_listening(self) -> None:
+        """Close every listening socket: new connections are refused; the
+        sessions already open carry on. ``start_listening()`` reopens them."""
+        loop = self._loop
+        if self._listener is None or loop is None or self._closed:
+            return
+        self._stopped_listeners = self.listeners[1:]
+        if self._accept_retry is not None:
+            self._accept_retry.cancel()
+            self._accept_retry = None
+        for sock, _dialect in self._sockets():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._listener = None
+        self._dialect_listeners.clear()
+        log.info("stopped listening on %s:%d", self.host, self.port)
+
+    async def start_listening(self) -> None:
+        """Accept connections again, on the same ports as before.
+
+        Raises ``OSError`` if a port was taken in the meantime.
+        """
+        if self._listener is not None or self._loop is None or self._closed:
+            return
+        self._bind(self.port, self._stopped_listeners)
+        log.info("listening again on %s:%d", self.host, self.port)
+
+    def stats(self) -> ServerStats:
+        """The core's picture plus the bytes queued per connection."""
+        core = self.core.stats()
+        queued = {
+            session.id: proto.transport.get_write_buffer_size()
+            for session, proto in self.protocols.items()
+            if proto.transport is not None and not proto.transport.is_closing()
+        }
+        sessions = tuple(replace(s, queued=queued.get(s.id, 0)) for s in core.sessions)
+        return ServerStats(
+            core=replace(core, sessions=sessions),
+            listening=self.listening,
+            address=f"{self.host}:{self._port}"
+            if self._port is not None
+            else self.host,
+        )
 
     @property
     def listeners(self) -> list[Listen]:
@@ -360,7 +489,7 @@ class Server:
 
     async def serve_forever(self) -> None:
         """Serve until ``close()`` has finished (clients told, store closed)."""
-        if self._listener is None:
+        if self._port is None:
             await self.start()
         # Waiting on our own event, not asyncio.Server.serve_forever(): that
         # one returns as soon as close() begins, and a program that then ends
@@ -393,16 +522,23 @@ class Server:
             self.on_applied()
 
     def _apply_one(self, out: Output) -> None:
-        written: dict[Session, _ServerProtocol] = {}
+        protocols, unflushed = self.protocols, self._unflushed
         for session, data in out.sends:
-            proto = self.protocols.get(session)
-            if proto is None or proto.closing or proto.transport is None:
+            proto = protocols.get(session)
+            if proto is None or proto.closing:
+                continue
+            if proto.transport is None:
                 continue
             if proto.transport.is_closing():
                 proto.lose()
                 continue
-            proto.transport.write(data)
-            written[session] = proto
+            if proto.unsent is None:
+                proto.unsent = [data]
+                unflushed.append(proto)
+            else:
+                proto.unsent.append(data)
+        if unflushed and self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_soon(self._flush)
         for session in out.pause:
             proto = self.protocols.get(session)
             # A closing connection keeps reading: it is draining.
@@ -419,12 +555,22 @@ class Server:
                 proto.transport.resume_reading()
         for session in out.closes:
             proto = self.protocols.get(session)
-            written.pop(session, None)
             if proto is not None:
                 proto.close()
         for job in out.jobs:
             self._start_job(job)
-        for proto in written.values():
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        unflushed, self._unflushed = self._unflushed, []
+        for proto in unflushed:
+            if not proto.unsent or proto.closing or proto.transport is None:
+                continue
+            if proto.transport.is_closing():
+                proto.unsent = None
+                proto.lose()
+                continue
+            proto.flush()
             proto.report_queue()
 
     def _start_job(self, job: Job) -> None:
@@ -448,7 +594,17 @@ class Server:
         future.add_done_callback(done)
 
     def _arm_timer(self) -> None:
-        deadline = self.core.next_deadline()
+        # After most core calls nothing is due sooner than the armed timer,
+        # and the heap's earliest entry says so without the work of
+        # next_deadline(); stale entries only make the timer fire early.
+        earliest = self.core.earliest_deadline()
+        if earliest is None or (
+            self._timer_at is not None and earliest >= self._timer_at
+        ):
+            return
+        self._set_timer(earliest)
+
+    def _set_timer(self, deadline: float | None) -> None:
         if deadline == self._timer_at:
             return
         if self._timer is not None:
@@ -457,12 +613,25 @@ class Server:
         self._timer_at = deadline
         if deadline is not None and self._loop is not None:
             delay = max(0.0, deadline - self._clock())
-            self._timer = self._loop.call_later(delay, self._on_timer)
+            self._timer = self._later(delay)
+
+    def _later(self, delay: float) -> asyncio.TimerHandle | asyncio.Task[None]:
+        assert self._loop is not None
+        sleeper = self._sleeper
+        if sleeper is None:
+            return self._loop.call_later(delay, self._on_timer)
+
+        async def wait() -> None:
+            await sleeper.sleep(delay)
+            self._on_timer()
+
+        return self._loop.create_task(wait())
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
         self.apply(self.core.tick())
+        self._set_timer(self.core.next_deadline())
 
     # -- shutting down ----------------------------------------------------------
 
@@ -513,8 +682,7 @@ class _ClientProtocol(asyncio.Protocol):
         self.client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.client._transport = transport
+        self.client._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.client._receive(data)

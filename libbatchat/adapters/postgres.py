@@ -2,8 +2,9 @@
 
 The same contract as ``SqliteStore``: ``create`` returns only after its
 COMMIT (PostgreSQL's default ``synchronous_commit = on`` has the commit on
-disk by then), names are keyed by ``fold(name)`` with a primary key, so two
-nodes creating one name at once get one True. The store holds one
+disk by then), names are keyed by ``fold(name)`` with a primary key and their skeletons
+(spec 3.5) are unique, so two nodes creating one name, or two names that
+look alike, at once get one True. The store holds one
 connection behind a lock; a connection lost (the database restarting) makes
 the call in flight raise ``StoreError`` (its client gets ``ERRO-710``) and
 the next call connects again.
@@ -18,6 +19,7 @@ import psycopg
 
 from libbatchat._accounts import StoreError
 from libbatchat._names import fold
+from libbatchat._skeleton import skeleton
 
 from ._common import redact
 
@@ -26,8 +28,13 @@ CREATE TABLE IF NOT EXISTS batchat_accounts (
     key TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     record TEXT NOT NULL
-)
+);
+ALTER TABLE batchat_accounts ADD COLUMN IF NOT EXISTS skeleton TEXT
 """
+_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS batchat_accounts_skeleton"
+    " ON batchat_accounts (skeleton)"
+)
 
 
 class PostgresStore:
@@ -40,7 +47,21 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         with self._lock:
-            self._run(lambda conn: conn.execute(_SCHEMA), "cannot set up accounts")
+            self._run(self._set_up, "cannot set up accounts")
+
+    @staticmethod
+    def _set_up(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(_SCHEMA)
+        # Tables made before skeletons: give every account its own.
+        rows = conn.execute(
+            "SELECT key, name FROM batchat_accounts WHERE skeleton IS NULL"
+        ).fetchall()
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE batchat_accounts SET skeleton = %s WHERE key = %s",
+                [(skeleton(str(name)), key) for key, name in rows],
+            )
+        conn.execute(_INDEX)
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._closed:
@@ -69,9 +90,9 @@ class PostgresStore:
     def create(self, name: str, record: str) -> bool:
         def work(conn: psycopg.Connection[Any]) -> bool:
             cur = conn.execute(
-                "INSERT INTO batchat_accounts (key, name, record) VALUES (%s, %s, %s)"
-                " ON CONFLICT (key) DO NOTHING",
-                (fold(name), name, record),
+                "INSERT INTO batchat_accounts (key, name, record, skeleton)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (fold(name), name, record, skeleton(name)),
             )
             return cur.rowcount == 1
 
@@ -89,6 +110,19 @@ class PostgresStore:
         with self._lock:
             row = self._run(work, "cannot read account")
         return None if row is None else (str(row[0]), str(row[1]))
+
+    def similar(self, name: str) -> str | None:
+        def work(conn: psycopg.Connection[Any]) -> Any:
+            # The account of that very name first, then any look-alike.
+            return conn.execute(
+                "SELECT name FROM batchat_accounts WHERE skeleton = %s"
+                " ORDER BY key = %s DESC, key LIMIT 1",
+                (skeleton(name), fold(name)),
+            ).fetchone()
+
+        with self._lock:
+            row = self._run(work, "cannot read account")
+        return None if row is None else str(row[0])
 
     # -- administration (batchat-admin); the server needs only create/get -------
 

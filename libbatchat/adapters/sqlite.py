@@ -17,6 +17,7 @@ import threading
 
 from libbatchat._accounts import StoreError
 from libbatchat._names import fold
+from libbatchat._skeleton import DATA_VERSION, skeleton
 
 log = logging.getLogger("libbatchat.adapters")
 
@@ -93,6 +94,7 @@ class SqliteStore:
                 )
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute(_SCHEMA)
+            _migrate_skeletons(self._db)
         except sqlite3.Error as exc:
             self._db.close()
             raise StoreError(
@@ -108,12 +110,18 @@ class SqliteStore:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    cur = self._db.execute(
-                        "INSERT OR IGNORE INTO accounts (key, name, record)"
-                        " VALUES (?, ?, ?)",
-                        (fold(name), name, record),
-                    )
-                    created = cur.rowcount == 1
+                    look = skeleton(name)
+                    alike = self._db.execute(
+                        "SELECT 1 FROM accounts WHERE skeleton = ?", (look,)
+                    ).fetchone()
+                    created = False
+                    if alike is None:
+                        cur = self._db.execute(
+                            "INSERT OR IGNORE INTO accounts"
+                            " (key, name, record, skeleton) VALUES (?, ?, ?, ?)",
+                            (fold(name), name, record, look),
+                        )
+                        created = cur.rowcount == 1
                     self._db.execute("COMMIT")
                 except BaseException:
                     # A no-op if SQLite already rolled back on its own.
@@ -132,6 +140,19 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read account: {exc}") from exc
         return None if row is None else (str(row[0]), str(row[1]))
+
+    def similar(self, name: str) -> str | None:
+        with self._lock:
+            try:
+                # The account of that very name first, then any look-alike.
+                row = self._db.execute(
+                    "SELECT name FROM accounts WHERE skeleton = ?"
+                    " ORDER BY key = ? DESC, key LIMIT 1",
+                    (skeleton(name), fold(name)),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read account: {exc}") from exc
+        return None if row is None else str(row[0])
 
     # -- administration (batchat-admin); the server needs only create/get -------
 
@@ -173,3 +194,38 @@ class SqliteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _migrate_skeletons(db: sqlite3.Connection) -> None:
+    """Give every account its skeleton (spec 3.5), once per Unicode data.
+
+    Databases made before skeletons lack the column; a new version of the
+    confusables data changes skeletons, so they are recomputed when the
+    stored data version differs. Look-alike accounts made before this are
+    kept (the index is not unique); only new ones are refused.
+    """
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'skeleton'").fetchone()
+    if row is not None and row[0] == DATA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(accounts)")}
+        if "skeleton" not in columns:
+            db.execute("ALTER TABLE accounts ADD COLUMN skeleton TEXT")
+        names = db.execute("SELECT key, name FROM accounts").fetchall()
+        db.executemany(
+            "UPDATE accounts SET skeleton = ? WHERE key = ?",
+            [(skeleton(name), key) for key, name in names],
+        )
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS accounts_skeleton ON accounts (skeleton)"
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('skeleton', ?)",
+            (DATA_VERSION,),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.rollback()
+        raise

@@ -391,6 +391,12 @@ class Trial:
             )
         return value
 
+    def limit_or(self, key: str, default: float) -> float:
+        """A limit the greeting advertised, or the spec's default for it (a
+        key added to the greeting later, which an older server may omit)."""
+        value = self.greeting.number(key) if self.greeting else None
+        return default if value is None else value
+
     # --- the end -------------------------------------------------------------
 
     def alive(self) -> None:

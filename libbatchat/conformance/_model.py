@@ -35,6 +35,11 @@ class Cap(enum.Enum):
     LOGIN_LIMITS = "login-limits"  # login timeout, lines before login, throttling
     QUIT = "quit"  # a command that ends the session (else: close the socket)
     UNIQUE_NAMES = "unique-names"  # a name already online is refused
+    HELP = "help"  # a command listing the commands
+    NAME_RULES = "name-rules"  # invisible characters and look-alike names refused
+    TAKEOVER = "takeover"  # logging in again takes an online session over
+    PAGING = "paging"  # long lists come in pages that fit a line
+    ROOM_LIMITS = "room-limits"  # rooms capped per session and in all
 
 
 class Outcome(enum.Enum):
@@ -63,6 +68,8 @@ class Outcome(enum.Enum):
     TOO_MANY_ATTEMPTS = "too-many-attempts"
     SERVER_ERROR = "server-error"
     UNKNOWN_COMMAND = "unknown-command"
+    HELP = "help"
+    TOO_MANY_ROOMS = "too-many-rooms"
 
 
 # --- actions: what a session asks the server to do ---------------------------
@@ -87,7 +94,10 @@ class Guest:
 
 @dataclass(frozen=True, slots=True)
 class Who:
+    """``room`` None: everyone online; ``after``: the page after that name."""
+
     room: str | None = None
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,12 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class ListRooms:
-    pass
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    command: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +150,7 @@ Action = (
     | Who
     | Send
     | ListRooms
+    | Help
     | Join
     | Leave
     | Ping
@@ -165,6 +181,7 @@ class Reply:
     code: str  # as spelled on the wire, for messages ("PASS-214")
     users: tuple[str, ...] = ()
     rooms: tuple[tuple[str, int], ...] = ()
+    more: int = 0  # a list reply's "+N": how many it left out
 
 
 @dataclass(frozen=True, slots=True)

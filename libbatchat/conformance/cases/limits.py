@@ -33,6 +33,7 @@ _REASONS = {
     "ping-timeout",
     "send-queue",
     "too-many-connections",
+    "taken-over",
 }
 
 
@@ -128,7 +129,8 @@ def ping_timeout(t: Trial) -> None:
 )
 def closing_last(t: Trial) -> None:
     s = t.user()
-    s.send_raw(b"CHAT * " + b"q" * (8192 - 7), what="8 KiB without LF")
+    size = int(t.limit_or("max-unterminated", 8192))
+    s.send_raw(b"CHAT * " + b"q" * (size - 7), what=f"{size} bytes without LF")
     # The session fails the case on any line after CLOSING.
     s.expect_closed("line-too-long")
     if s.closing is None or s.closing.reason not in _REASONS:
@@ -211,14 +213,14 @@ def slow_reader(t: Trial) -> None:
 @case(
     "limits/lines-before-login",
     "10.3",
-    "line 101 before login gets CLOSING too-many-lines",
+    "the line after lines-before-login gets CLOSING too-many-lines",
     needs=[Cap.LOGIN_LIMITS, Cap.CLOSING, Cap.GRAMMAR],
 )
 def lines_before_login(t: Trial) -> None:
     burst, rate = t.limit("burst"), t.limit("rate")
-    allowed = 100  # lines_before_login's default: not advertised
+    allowed = int(t.limit_or("lines-before-login", 100))
     takes = max(0.0, allowed - burst) / rate
-    t.need(takes + t.timing.timeout, "101 lines under flood control")
+    t.need(takes + t.timing.timeout, f"{allowed + 1} lines under flood control")
     if takes >= t.limit("login-timeout"):
         # The login timeout would close the connection first: with these
         # settings the limit cannot be reached, so there is nothing to check.
@@ -231,7 +233,7 @@ def lines_before_login(t: Trial) -> None:
     s.send_raw(b"PING x\n" * allowed, replies=allowed, what=f"{allowed} PINGs")
     for _ in range(allowed):
         s.reply(Outcome.PONG)
-    s.send_raw(b"PING over\n", what="line 101")
+    s.send_raw(b"PING over\n", what=f"line {allowed + 1}")
     s.expect_closed("too-many-lines")
 
 
@@ -256,14 +258,17 @@ def login_timeout(t: Trial) -> None:
 @case(
     "limits/failed-logins",
     "10.5",
-    "after 3 failed logins ENTRAR is refused unchecked",
+    "after login-attempts failed logins ENTRAR is refused unchecked",
     needs=[Cap.LOGIN_LIMITS, Cap.ACCOUNTS],
 )
 def failed_logins(t: Trial) -> None:
     user = t.name()
+    attempts = int(t.limit_or("login-attempts", 3))
+    if attempts > 20:
+        raise CaseSkipped(f"login-attempts={attempts}: too many to use up here")
     s = t.connect()
     s.do(Register(user=user, password="right"), Outcome.REGISTERED)
-    for i in range(3):  # login_attempts' default: not advertised
+    for i in range(attempts):
         reply = s.do(
             Login(user=user, password=f"wrong{i}"),
             Outcome.BAD_CREDENTIALS,
@@ -277,7 +282,7 @@ def failed_logins(t: Trial) -> None:
     s.do(
         Login(user=user, password="right"),
         Outcome.TOO_MANY_ATTEMPTS,
-        what="ENTRAR after 3 failures, right password",
+        what=f"ENTRAR after {attempts} failures, right password",
     )
     t.connect().do(
         Login(user=user, password="right"),
@@ -303,7 +308,10 @@ def passwords(t: Trial) -> None:
         Outcome.TOO_MANY_ATTEMPTS,
     )
     a.do(Login(user=user, password=secret), Outcome.LOGGED_IN)
-    t.connect().do(Login(user=user, password=secret), Outcome.NAME_ONLINE)
+    # Online already: taken over (5.2), or refused by a server without takeover.
+    t.connect().do(
+        Login(user=user, password=secret), Outcome.LOGGED_IN, Outcome.NAME_ONLINE
+    )
     leaked = [line for line in t.transcript.lines if " < " in line and "s3cret" in line]
     if leaked:
         raise CaseFailed(f"the password came back: {leaked[0]}")
@@ -324,7 +332,12 @@ def example(t: Trial) -> None:
     c = t.connect("ana")
     c.do(Register(user=ana, password=password), Outcome.REGISTERED)
     c.do(Login(user=ana, password=password), Outcome.LOGGED_IN)
-    bruno.expect(Online(user=ana))
+    # Section 12 runs on a small server, where bruno hears ana log in; on a
+    # larger one he need not (9.1: they have not chatted yet).
+    bruno.sync()
+    heard = bruno.take_all()
+    if heard not in ([], [Online(user=ana)]):
+        raise CaseFailed(f"after ana's login expected ONLINE {ana} or nothing: {heard}")
     c.do(Send(target=bruno.name or "", text=f"oi, tudo bem? {t.prefix}"), Outcome.SENT)
     bruno.expect(Message(sender=ana, address="@", text=f"oi, tudo bem? {t.prefix}"))
     c.do(Join(room=room), Outcome.JOINED)

@@ -154,15 +154,16 @@ def longest(t: Trial) -> None:
 @case(
     "framing/unterminated",
     "2.3",
-    "8 KiB with no line end closes with CLOSING line-too-long",
+    "max-unterminated bytes with no line end close with CLOSING line-too-long",
     needs=[Cap.GRAMMAR, Cap.CLOSING],
 )
 def unterminated(t: Trial) -> None:
     s = t.connect()
-    # Exactly max_unterminated (not advertised; the spec's default): the
-    # server has read everything when it closes, so its close is a clean FIN
-    # and the CLOSING line is not lost to a reset.
-    s.send_raw(b"z" * 8192, what="8192 bytes without LF")
+    # Exactly max-unterminated: the server has read everything when it
+    # closes, so its close is a clean FIN and the CLOSING line is not lost to
+    # a reset.
+    size = int(t.limit_or("max-unterminated", 8192))
+    s.send_raw(b"z" * size, what=f"{size} bytes without LF")
     s.expect_closed("line-too-long")
 
 

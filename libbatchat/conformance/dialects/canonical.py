@@ -17,6 +17,7 @@ from libbatchat.conformance._model import (
     Event,
     Greeting,
     Guest,
+    Help,
     Join,
     Joined,
     Leave,
@@ -67,6 +68,8 @@ CODES: dict[int, tuple[str, Outcome | None]] = {
     708: ("ERRO", Outcome.BAD_ENCODING),
     709: ("ERRO", Outcome.TOO_MANY_ATTEMPTS),
     710: ("ERRO", Outcome.SERVER_ERROR),
+    711: ("ERRO", Outcome.TOO_MANY_ROOMS),
+    225: ("AJUDA", Outcome.HELP),
     999: ("ERRO", Outcome.UNKNOWN_COMMAND),
 }
 
@@ -76,6 +79,7 @@ GREETING_KEYS = ("max-line", "burst", "rate", "ping", "ping-timeout", "login-tim
 _REPLY = re.compile(r"([A-Z]+)-([0-9]{3})(?: (.*))?", re.DOTALL)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 _REASON = re.compile(r"[a-z][a-z\-]*")
+_MORE = re.compile(r"\+[1-9][0-9]*")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
@@ -109,14 +113,22 @@ class CanonicalDialect(Dialect):
                 line = f"ENTRAR {u} {p}"
             case Guest(nick=n):
                 line = f"APELIDO {n}"
-            case Who(room=None):
+            case Who(room=None, after=None):
                 line = "LISTA"
-            case Who(room=r):
+            case Who(room=r, after=None):
                 line = f"LISTA {r}"
+            case Who(room=r, after=a):
+                line = f"LISTA {r or '*'} {a}"
             case Send(target=t, text=x):
                 line = f"CHAT {t} {x}"
-            case ListRooms():
+            case ListRooms(after=None):
                 line = "SALAS"
+            case ListRooms(after=a):
+                line = f"SALAS {a}"
+            case Help(command=None):
+                line = "AJUDA"
+            case Help(command=c):
+                line = f"AJUDA {c}"
             case Join(room=r):
                 line = f"JUNTAR {r}"
             case Leave(room=r):
@@ -171,22 +183,29 @@ def _reply(line: str, tag: str, code: int, text: str | None) -> Event:
                 limits[key] = value
         return Greeting(version=words[0], limits=limits)
     body = text or ""
+    if outcome in (Outcome.USERS, Outcome.ROOMS):
+        return _list(line, body, f"{tag}-{code}", outcome)
+    return Reply(outcome=outcome, text=body, code=f"{tag}-{code}")
+
+
+def _list(line: str, body: str, code: str, outcome: Outcome) -> Event:
+    """LISTA-220 / SALAS-221: items, then ``+N`` if N were left out (5.4)."""
+    items = body.split(" ") if body else []
+    more = 0
+    if items and _MORE.fullmatch(items[-1]):
+        more = int(items.pop()[1:])
     if outcome is Outcome.USERS:
-        names = tuple(body.split(" ")) if body else ()
+        names = tuple(items)
         if not all(_is_name(n) for n in names):
             return Malformed(line, "LISTA-220 must hold names separated by one space")
-        return Reply(outcome=outcome, text=body, code=f"{tag}-{code}", users=names)
-    if outcome is Outcome.ROOMS:
-        rooms: list[tuple[str, int]] = []
-        for item in body.split(" ") if body else ():
-            room, eq, count = item.rpartition("=")
-            if not (eq and _is_room(room) and count.isdigit()):
-                return Malformed(line, f"SALAS-221 item {item!r} is not #room=members")
-            rooms.append((room, int(count)))
-        return Reply(
-            outcome=outcome, text=body, code=f"{tag}-{code}", rooms=tuple(rooms)
-        )
-    return Reply(outcome=outcome, text=body, code=f"{tag}-{code}")
+        return Reply(outcome=outcome, text=body, code=code, users=names, more=more)
+    rooms: list[tuple[str, int]] = []
+    for item in items:
+        room, eq, count = item.rpartition("=")
+        if not (eq and _is_room(room) and count.isdigit()):
+            return Malformed(line, f"SALAS-221 item {item!r} is not #room=members")
+        rooms.append((room, int(count)))
+    return Reply(outcome=outcome, text=body, code=code, rooms=tuple(rooms), more=more)
 
 
 def _from(rest: str) -> Event | None:

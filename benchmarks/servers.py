@@ -1,0 +1,241 @@
+"""Start and stop the servers under test, each its own process on loopback.
+
+``asyncio``, ``threaded`` and ``uvloop`` are batchat-server from this tree
+(``python -m frontends.server``) with flood control off; ``ngircd`` is the
+distribution's daemon with penalties off; ``miniircd`` the package index's.
+Ports come from binding port 0 (ours reports its own); none is fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+NGIRCD = "/usr/sbin/ngircd"
+
+# Flood control off, timers out of the way of a long run; everything else
+# (line limits, send queues, connections per address with loopback exempt)
+# stays at its default and is printed with the results.
+OUR_FLAGS = (
+    "--burst=1000000",
+    "--rate=1000000",
+    "--login-timeout=3600",
+    "--ping-interval=3600",
+    "--ping-timeout=7200",
+    "--exempt-loopback",
+)
+
+NGIRCD_CONF = """\
+[Global]
+Name = bench.local
+Info = batchat benchmark peer
+AdminInfo1 = benchmark
+AdminInfo2 = loopback
+AdminEMail = bench@localhost
+Listen = {host}
+Ports = {port}
+PidFile = {dir}/ngircd.pid
+MotdPhrase = benchmark
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 30
+MaxPenaltyTime = 0
+PingTimeout = 3600
+PongTimeout = 3600
+[Options]
+DNS = no
+Ident = no
+PAM = no
+"""
+
+BACKLOG = {"ngircd": 10, "miniircd": 5}  # listen() backlog, from `ss -ltn`
+OURS = ("asyncio", "threaded", "uvloop")
+PEERS = ("ngircd", "miniircd")
+ALL = OURS + PEERS
+
+
+@dataclass
+class Running:
+    name: str
+    dialect: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    limits: str
+    log: Path
+    _logfile: BinaryIO
+    # Logins the generator keeps in flight. The peers listen with short
+    # backlogs (ngircd 10, miniircd 5): a wider burst overflows the accept
+    # queue, and the SYN retries (1 s, 3 s, ...) would be measured as their
+    # login time, or time out. Ours listen with the system's somaxconn.
+    max_in_flight: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class StartFailed(Exception):
+    pass
+
+
+def miniircd_path() -> str | None:
+    here = Path(sys.executable).parent / "miniircd"
+    return str(here) if here.exists() else shutil.which("miniircd")
+
+
+def missing(name: str) -> str | None:
+    """Why ``name`` cannot run here, or None."""
+    if name == "ngircd" and not os.access(NGIRCD, os.X_OK):
+        return f"{NGIRCD} not installed (Debian package ngircd)"
+    if name == "miniircd" and miniircd_path() is None:
+        return "miniircd not installed (pip install miniircd)"
+    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        return "uvloop not installed (pip install uvloop)"
+    return None
+
+
+def free_port() -> int:
+    # For daemons that take their port from a config file: bind port 0, read
+    # the number, release it. Another process could take it in between; the
+    # start then fails loudly rather than measuring the wrong thing.
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StartFailed(f"exited with {proc.returncode}: {_tail(log)}")
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.02)  # a readiness probe, not a synchronization
+    raise StartFailed(f"not listening on {port} after 15 s: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-600:].strip() or "(no output)"
+    except OSError:
+        return "(no log)"
+
+
+def _greeting(port: int) -> str:
+    """The first line a client gets: our servers advertise their limits in it."""
+    data = b""
+    try:
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            while b"\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.sendall(b"SAIR\n")
+    except OSError as exc:
+        return f"(none: {exc})"
+    return data.split(b"\n")[0].decode(errors="replace").strip() or "(none: closed)"
+
+
+def _last_line(log: Path) -> str:
+    """The line that says why (a traceback's last line), from the server's log."""
+    lines = [line.strip() for line in _tail(log).splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def start(name: str, workdir: Path, tree: Path = ROOT) -> Running:
+    """Start server ``name``; returns once it accepts connections.
+
+    Ours run from ``tree``, a checkout of this project (default: this one).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"{name}.log"
+    err = log.open("wb")
+    if name in OURS:
+        adapter = "threaded" if name == "threaded" else "asyncio"
+        cmd = [sys.executable, "-m", "frontends.server", "--host", HOST, "--port=0"]
+        cmd += ["--db=:memory:", f"--adapter={adapter}", "--log-level=WARNING"]
+        cmd += [*OUR_FLAGS, *(["--uvloop"] if name == "uvloop" else [])]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *sys.path]))
+        proc = subprocess.Popen(
+            cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=err
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode(errors="replace")
+        if " listening on " not in line:
+            proc.wait(10)
+            err.close()
+            raise StartFailed(f"{name}: {line.strip() or _tail(log)}")
+        port = int(line.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+        limits = f"{' '.join(OUR_FLAGS)}; greeting: {_greeting(port)}"
+        return Running(name, "canonical", port, proc, limits, log, err)
+    port = free_port()
+    if name == "ngircd":
+        conf = workdir / "ngircd.conf"
+        conf.write_text(NGIRCD_CONF.format(host=HOST, port=port, dir=workdir))
+        cmd = [NGIRCD, "-n", "-f", str(conf)]
+        limits = (
+            "MaxPenaltyTime=0 (no flood penalty), MaxConnectionsIP=0, "
+            "MaxJoins=0, MaxNickLength=30, PingTimeout=3600; listen backlog 10, "
+            "so at most 9 logins in flight"
+        )
+    elif name == "miniircd":
+        cmd = [str(miniircd_path()), "--listen", HOST, "--ports", str(port)]
+        if os.geteuid() == 0:  # it refuses root unless told to stay root
+            cmd += ["--setuid", "root"]
+        limits = (
+            "none to turn off (no flood control); select() loop, listen backlog 5, "
+            "so at most 4 logins in flight"
+        )
+    else:
+        raise StartFailed(f"unknown server {name!r}")
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=err, stderr=err
+    )
+    try:
+        _wait_listening(proc, port, log)
+    except StartFailed:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        err.close()
+        raise
+    cap = BACKLOG[name] - 1
+    return Running(name, "irc", port, proc, limits, log, err, cap)
+
+
+def stop(server: Running) -> str | None:
+    """Stop the server; returns a note if it had died on its own."""
+    code = server.proc.poll()
+    note = (
+        None if code is None else f"server died (exit {code}): {_last_line(server.log)}"
+    )
+    if code is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+    if server.proc.stdout is not None:
+        server.proc.stdout.close()
+    server._logfile.close()
+    with contextlib.suppress(OSError):
+        server.log.unlink()
+    return note
