@@ -104,6 +104,9 @@ class Cluster:
         self._resuming: Command | None = None
         # Logins taking over a user of another node: they wait for its OFFLINE.
         self._taking: dict[str, list[tuple[Session, Login, str]]] = {}
+        # Local sessions told a remote user LEFT since it last joined a room:
+        # its OFFLINE, which follows its LEFTs, goes to them too (spec 9.1).
+        self._mates: dict[str, dict[Session, None]] = {}
 
     @property
     def core(self) -> ServerCore:
@@ -417,17 +420,13 @@ class Cluster:
 
     def _told(self, key: str) -> list[Session]:
         """Who hears of the remote user ``key`` coming or going (spec 9.1),
-        decided while it is still here: every local session while the cluster
-        has at most ``presence_all`` users, else its local room mates and the
-        local sessions following it (direct-message contacts)."""
+        decided while it is still counted: every local session while the
+        cluster has at most ``presence_all`` users, else the local room mates
+        told it left and the local sessions following it (DM contacts)."""
         core = self.core
         if len(core._online) + len(self._users) <= core.limits.presence_all:
             return list(core._online.values())
-        told: dict[Session, None] = {}
-        for rkey in self._joined.get(key, ()):
-            room = core._rooms.get(rkey)
-            if room is not None:
-                told.update(room.members)
+        told = self._mates.pop(key, {})
         told.update(dict.fromkeys(core._contacts.followers(key)))
         return list(told)
 
@@ -444,9 +443,9 @@ class Cluster:
     def _off(self, node: str, key: str, out: Output) -> None:
         if self._users.get(key, ("", ""))[1] != node:
             return
-        told = self._told(key)
         for room in list(self._joined[key]):
             self._part(node, room, key, out)
+        told = self._told(key)
         name, _ = self._users.pop(key)
         self._looks.pop(skeleton(name), None)
         del self._joined[key]
@@ -465,6 +464,7 @@ class Cluster:
         )
         self._room_names[rkey] = display
         self._members.setdefault(rkey, {})[key] = None
+        self._mates.pop(key, None)
         self._joined[key][rkey] = None
         if local is not None:
             push = Joined(room=display, user=self._users[key][0])
@@ -482,6 +482,7 @@ class Cluster:
             del self._room_names[rkey]
         local = self.core._rooms.get(rkey)
         if local is not None:
+            self._mates.setdefault(key, {}).update(local.members)
             push = Left(room=display, user=self._users[key][0])
             self._notify(local.members, push, out)
 

@@ -148,6 +148,18 @@ def test_presence_past_presence_all_follows_rooms_and_contacts() -> None:
     assert bob2.pushes() == [Offline(user="Ana")]
 
 
+def test_a_look_alike_entering_while_the_claim_is_out() -> None:
+    bus = Bus(2, auto=False)
+    a, _ = bus.nodes
+    y, z = a.connect(), a.connect()
+    y.send(Nick(nick="Bob"))
+    z.send(Nick(nick="B\u043eb"))  # Cyrillic o: looks like o
+    bus.flush()
+    assert y.codes() == [218]
+    assert [r.code for r in z.replies()] == [705]
+    assert bus.names == {"bob": "n0"}
+
+
 def test_claim_race_gives_one_pass_and_one_705() -> None:
     bus = Bus(2, auto=False)
     a, b = bus.nodes
