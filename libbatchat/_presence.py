@@ -36,11 +36,10 @@ class Contacts(Generic[S]):
 
     def exchanged(self, a: S, a_key: str, b: S, b_key: str) -> None:
         """``a`` and ``b`` (different sessions) exchanged a direct message."""
-        self.follow(a, b_key)
-        self.follow(b, a_key)
+        self._follow(a, b_key)
+        self._follow(b, a_key)
 
-    def follow(self, session: S, key: str) -> None:
-        """``session`` follows ``key`` (a contact on another node, say)."""
+    def _follow(self, session: S, key: str) -> None:
         follows = self._follows.setdefault(session, {})
         if key in follows:
             # Most recently used last: eviction takes the stalest contact.
