@@ -77,15 +77,20 @@ class _Conn:
         self.pending_lock = threading.Lock()
         self.quit_sent = False
         self.dead = False
+        # Set once CLOSING has gone to the client: a real server sends
+        # nothing after it, so a leaked line must not either.
+        self.closing_sent = False
 
-    def to_client(self, data: bytes) -> None:
+    def to_client(self, data: bytes, *, unless_closing: bool = False) -> None:
         with self.write_lock:
-            if self.dead:
+            if self.dead or (unless_closing and self.closing_sent):
                 return
             try:
                 self.client.sendall(data)
             except OSError:
                 self.dead = True
+            if data.startswith(b"CLOSING") or b"\nCLOSING" in data:
+                self.closing_sent = True
 
     def kill(self) -> None:
         self.dead = True
@@ -370,7 +375,7 @@ class BrokenServer:
                 continue
             if conn.name.casefold() == folded_sender or folded_room in conn.rooms:
                 continue
-            conn.to_client(line + b"\n")
+            conn.to_client(line + b"\n", unless_closing=True)
 
 
 def _utf8(line: bytes) -> bool:
