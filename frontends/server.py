@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import ipaddress
 import logging
 import os
@@ -22,12 +23,14 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from libbatchat import AccountStore, Limits, MemoryStore, StoreError, __version__
+from libbatchat._cluster import Cluster
 from libbatchat._config import describe
 from libbatchat._dialects import DIALECTS
 from libbatchat.adapters import aio, threaded
-from libbatchat.adapters._common import Listen
+from libbatchat.adapters._common import Listen, is_postgres_url, redact
 from libbatchat.adapters.sqlite import SqliteStore
 
 PROG = "batchat-server"
@@ -99,7 +102,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=None,
         help=(
             f"account database, a SQLite file (default {default_db(environ)}, "
-            f"its directory created); {MEMORY} keeps accounts in memory only"
+            f"its directory created); {MEMORY} keeps accounts in memory only; "
+            "postgresql://USER@HOST/DB keeps them in PostgreSQL (for a cluster)"
         ),
     )
     parser.add_argument(
@@ -119,6 +123,31 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         choices=("asyncio", "threaded"),
         default="asyncio",
         help="I/O adapter (default asyncio)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="URL",
+        help=(
+            "join the nodes sharing this Redis (redis://HOST:PORT/DB) as one "
+            "chat; asyncio adapter only (see docs/cluster.md)"
+        ),
+    )
+    parser.add_argument(
+        "--cluster-heartbeat",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="seconds between this node's liveness stamps in Redis (default 1)",
+    )
+    parser.add_argument(
+        "--cluster-ttl",
+        type=float,
+        default=3.0,
+        metavar="X",
+        help=(
+            "seconds a stamp lasts: a node silent that long is gone, its users "
+            "offline everywhere within ttl + heartbeat (default 3)"
+        ),
     )
     parser.add_argument(
         "--uvloop",
@@ -226,6 +255,8 @@ def _private_dir(path: Path, ours: bool) -> None:
 def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
     if db == MEMORY:
         return MemoryStore()
+    if db is not None and is_postgres_url(db):
+        return _open_postgres(db)
     path = Path(db) if db is not None else default_db(environ)
     try:
         _private_dir(path.parent, ours=db is None)
@@ -238,6 +269,20 @@ def open_store(db: str | None, environ: Mapping[str, str]) -> AccountStore:
             else exc.strerror or str(exc)
         )
         raise StartError(f"cannot create a database at {str(path)!r}: {why}") from exc
+    except StoreError as exc:
+        raise StartError(str(exc)) from exc
+
+
+def _open_postgres(url: str) -> AccountStore:
+    try:
+        # Imported only for a postgresql:// --db: psycopg is an optional extra.
+        from libbatchat.adapters.postgres import PostgresStore  # noqa: PLC0415
+    except ImportError as exc:
+        raise StartError(
+            "a postgresql:// --db needs psycopg: pip install 'libbatchat[cluster]'"
+        ) from exc
+    try:
+        return PostgresStore(url)
     except StoreError as exc:
         raise StartError(str(exc)) from exc
 
@@ -305,11 +350,32 @@ def _announce(
     print(f"{PROG} listening on {host}:{port} ({how}, db {db})", flush=True)
 
 
+async def _join_cluster(args: argparse.Namespace, server: aio.Server) -> Any:
+    # Imported only with --cluster: redis-py is an optional extra.
+    from libbatchat.adapters.redis_bus import RedisBus  # noqa: PLC0415
+
+    try:
+        bus = RedisBus(
+            args.cluster,
+            server,
+            heartbeat=args.cluster_heartbeat,
+            ttl=args.cluster_ttl,
+        )
+        await bus.start()
+    except (ValueError, ConnectionError) as exc:
+        server.core.accounts.close()
+        raise StartError(f"cannot join the cluster: {exc}") from exc
+    return bus
+
+
 async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) -> None:
+    bus = None if args.cluster is None else await _join_cluster(args, server)
     try:
         await server.start()
     except OSError as exc:
         server.core.accounts.close()
+        if bus is not None:
+            await bus.close()
         raise _listen_error(args, exc) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -322,6 +388,8 @@ async def _serve_asyncio(args: argparse.Namespace, server: aio.Server, db: str) 
     await stop.wait()
     log.info("signal received: shutting down")
     await server.close()
+    if bus is not None:
+        await bus.close()
 
 
 def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) -> None:
@@ -342,6 +410,29 @@ def _serve_threaded(args: argparse.Namespace, server: threaded.Server, db: str) 
     stop.wait()
     log.info("signal received: shutting down")
     server.close()
+
+
+def _cluster(args: argparse.Namespace) -> Cluster | None:
+    if args.cluster is None:
+        return None
+    from libbatchat.adapters.redis_bus import node_id  # noqa: PLC0415
+
+    return Cluster(node_id())
+
+
+def _check_cluster(args: argparse.Namespace) -> str:
+    """Why --cluster cannot be used as given; empty if it can."""
+    if args.adapter != "asyncio":
+        return "--cluster needs --adapter asyncio (the threaded adapter has no bus)"
+    if not args.cluster.startswith(("redis://", "rediss://", "unix://")):
+        return f"--cluster wants redis://HOST:PORT/DB, not {args.cluster!r}"
+    if not args.cluster_ttl > args.cluster_heartbeat > 0:
+        return "--cluster-ttl must exceed --cluster-heartbeat, both positive"
+    try:
+        importlib.import_module("redis.asyncio")
+    except ImportError:
+        return "--cluster needs redis-py: pip install 'libbatchat[cluster]'"
+    return ""
 
 
 def _serve_monitor(args: argparse.Namespace, server: aio.Server, db: str) -> None:
@@ -375,14 +466,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.uvloop and args.adapter != "asyncio":
         parser.error("--uvloop needs --adapter asyncio")
+    if args.cluster is not None:
+        cluster_error = _check_cluster(args)
+        if cluster_error:
+            parser.error(cluster_error)
     if args.monitor and (args.adapter != "asyncio" or args.uvloop):
         parser.error("--monitor runs the asyncio adapter (without --uvloop)")
+    if args.monitor and args.cluster is not None:
+        parser.error("--monitor cannot be combined with --cluster")
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     db = args.db if args.db is not None else str(default_db(environ))
+    db = redact(db)  # a postgresql:// URL may carry a password: never print it
     raise_file_limit()
     try:
         tls = tls_context(args)
@@ -412,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 accounts=store,
                 tls=tls,
                 listen=args.listen,
+                cluster=_cluster(args),
             )
             if args.monitor:
                 _serve_monitor(args, aio_server, db)

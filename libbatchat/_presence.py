@@ -36,10 +36,11 @@ class Contacts(Generic[S]):
 
     def exchanged(self, a: S, a_key: str, b: S, b_key: str) -> None:
         """``a`` and ``b`` (different sessions) exchanged a direct message."""
-        self._follow(a, b_key)
-        self._follow(b, a_key)
+        self.follow(a, b_key)
+        self.follow(b, a_key)
 
-    def _follow(self, session: S, key: str) -> None:
+    def follow(self, session: S, key: str) -> None:
+        """``session`` follows ``key`` (a contact on another node, say)."""
         follows = self._follows.setdefault(session, {})
         if key in follows:
             # Most recently used last: eviction takes the stalest contact.

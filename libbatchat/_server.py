@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
 from ._accounts import verify_password as _verify
@@ -66,6 +66,9 @@ from ._presence import Contacts
 from ._skeleton import skeleton
 from ._stats import CoreStats, RoomStats, SessionStats
 from ._table import CODES, help_text, lookup
+
+if TYPE_CHECKING:
+    from ._cluster import Cluster
 
 log = logging.getLogger("libbatchat.server")
 
@@ -264,6 +267,7 @@ class ServerCore:
         accounts: AccountStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        cluster: Cluster | None = None,
     ) -> None:
         self.limits = limits if limits is not None else Limits()
         self.accounts: AccountStore = (
@@ -320,6 +324,11 @@ class ServerCore:
             Quit: self._quit,
             Help: self._help,
         }
+        # Several nodes as one chat (libbatchat._cluster); None: this node
+        # alone, and every hook below is one skipped test.
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.attach(self)
 
     @property
     def sessions(self) -> KeysView[Session]:
@@ -406,12 +415,15 @@ class ServerCore:
         session._job = session._job_command = None
         if session._claim is not None:
             del self._claims[session._claim]
+            if self.cluster is not None and isinstance(command, Register):
+                self.cluster.release(fold(command.user))
             session._claim = None
         now = self._clock()
         if isinstance(command, Login):
             self._attempt_done(session, command, result)
         if not session.open:
             return out
+        reply: Reply | None
         if isinstance(command, Register):
             reply = self._registered(session, command, result)
         elif isinstance(command, Login):
@@ -419,7 +431,8 @@ class ServerCore:
         else:
             assert isinstance(command, Nick)
             reply = self._nicked(session, command, result, out)
-        self._reply(session, reply, out)
+        if reply is not None:
+            self._reply(session, reply, out)
         for joined in session._moved:
             self._send(session, joined, out)
         session._moved.clear()
@@ -483,6 +496,8 @@ class ServerCore:
 
     def shutdown(self, text: str = "server shutting down") -> Output:
         out = Output()
+        if self.cluster is not None:
+            self.cluster.shutdown()
         closing = Closing(reason="shutdown", text=text)
         # Everyone goes at once, so no one is told about anyone else leaving.
         for session in list(self._sessions):
@@ -568,6 +583,8 @@ class ServerCore:
             reply = Reply(code=NOT_LOGGED_IN, text=_LOG_IN_FIRST)
         elif session.name is not None and ALREADY_LOGGED_IN in spec.replies:
             reply = Reply(code=ALREADY_LOGGED_IN, text=f"already {session.name}")
+        elif self.cluster is not None and self.cluster.sync(session, item):
+            return
         else:
             try:
                 reply = self._handlers[type(item)](session, item, now, out)
@@ -575,6 +592,8 @@ class ServerCore:
                 log.exception("session %d: error handling %s", session.id, spec.verb)
                 reply = Reply(code=SERVER_ERROR, text="internal error")
         if reply is not None:
+            if self.cluster is not None and self.cluster.hold(session, reply):
+                return
             self._reply(session, reply, out)
 
     # -- commands -------------------------------------------------------------
@@ -595,6 +614,8 @@ class ServerCore:
         self, session: Session, cmd: Register, now: float, out: Output
     ) -> Reply | None:
         other = self._in_use(cmd.user)
+        if other is None:
+            other = self._elsewhere(cmd.user)
         if other is not None:
             text = _resembles(cmd.user, other, f"{cmd.user} is taken", other)
             return Reply(code=NAME_TAKEN, text=text)
@@ -614,7 +635,10 @@ class ServerCore:
                 return True
             return store.similar(user) or user
 
-        self._start_job(session, cmd, work, out)
+        if self.cluster is None:
+            self._start_job(session, cmd, work, out)
+        else:
+            self._cluster_register(session, cmd, work)
         return None
 
     def _registered(self, session: Session, cmd: Register, result: object) -> Reply:
@@ -683,7 +707,7 @@ class ServerCore:
 
     def _logged_in(
         self, session: Session, cmd: Login, result: object, out: Output
-    ) -> Reply:
+    ) -> Reply | None:
         if result is None:
             return Reply(code=BAD_CREDENTIALS, text="invalid user or password")
         if not isinstance(result, str):
@@ -702,7 +726,30 @@ class ServerCore:
                     f"{holder._name}, who is online",
                 )
                 return Reply(code=NAME_ONLINE, text=text)
+            # The name is this node's already: no cluster claim is needed,
+            # and to the other nodes the account never left.
             self._take_over(session, holder, out)
+        elif self.cluster is not None:
+            remote = self._elsewhere(result)
+            if remote is not None:
+                if (
+                    fold(remote) == fold(result)
+                    and not isinstance(session.connection, Codec)
+                    and self.cluster.linked
+                ):
+                    # Takeover across nodes (docs/cluster.md): the holder's
+                    # node closes it, then this one claims the name.
+                    self.cluster.take_over(session, cmd, result)
+                    return None
+                text = _resembles(
+                    result,
+                    remote,
+                    f"{result} is already online",
+                    f"{remote}, who is online",
+                )
+                return Reply(code=NAME_ONLINE, text=text)
+            self._cluster_enter(session, cmd, result, "account")
+            return None
         else:
             self._enter(session, result, "account", out)
         return Reply(code=LOGGED_IN, text=result)
@@ -711,6 +758,8 @@ class ServerCore:
         self, session: Session, cmd: Nick, now: float, out: Output
     ) -> Reply | None:
         other = self._in_use(cmd.nick)
+        if other is None:
+            other = self._elsewhere(cmd.nick)
         if other is not None:
             text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
             return Reply(code=NAME_ONLINE, text=text)
@@ -721,7 +770,7 @@ class ServerCore:
 
     def _nicked(
         self, session: Session, cmd: Nick, result: object, out: Output
-    ) -> Reply:
+    ) -> Reply | None:
         if isinstance(result, str):
             text = _resembles(
                 cmd.nick, result, f"an account owns {cmd.nick}", f"the account {result}"
@@ -734,6 +783,9 @@ class ServerCore:
             # An account that looks alike logged in while the store was asked.
             text = _resembles(cmd.nick, other, f"{cmd.nick} is in use", other)
             return Reply(code=NAME_ONLINE, text=text)
+        if self.cluster is not None:
+            self._cluster_enter(session, cmd, cmd.nick, "guest")
+            return None
         self._enter(session, cmd.nick, "guest", out)
         return Reply(code=NICK_OK, text=cmd.nick)
 
@@ -784,17 +836,17 @@ class ServerCore:
 
     def _who(self, session: Session, cmd: Who, now: float, out: Output) -> Reply:
         members: list[Session]
-        if cmd.room is None or cmd.room == "*":
+        room_key = None if cmd.room in (None, "*") else fold(cmd.room)
+        if room_key is None:
             members = list(self._online.values())
         else:
-            room = self._rooms.get(fold(cmd.room))
+            room = self._rooms.get(room_key)
             members = list(room.members) if room is not None else []
+        pairs = [(m._key, m._name) for m in members]
+        if self.cluster is not None:
+            pairs += self.cluster.who(room_key)
         after = fold(cmd.after) if cmd.after is not None else None
-        names = [
-            name
-            for key, name in sorted((m._key, m._name) for m in members)
-            if after is None or key > after
-        ]
+        names = [name for key, name in sorted(pairs) if after is None or key > after]
         text = page(names, budget(self.limits.max_line, CODES[USERS].tag))
         return Reply(code=USERS, text=text)
 
@@ -802,9 +854,12 @@ class ServerCore:
         self, session: Session, cmd: Rooms, now: float, out: Output
     ) -> Reply:
         after = fold(cmd.after) if cmd.after is not None else None
+        counts = {k: (r.display, len(r.members)) for k, r in self._rooms.items()}
+        if self.cluster is not None:
+            counts = self.cluster.rooms(counts)
         items = (
-            f"{room.display}={len(room.members)}"
-            for key, room in sorted(self._rooms.items())
+            f"{display}={members}"
+            for key, (display, members) in sorted(counts.items())
             if after is None or key > after
         )
         text = page(items, budget(self.limits.max_line, CODES[ROOMS].tag))
@@ -824,28 +879,33 @@ class ServerCore:
             recipients = [s for s in room.members if s is not session]
         else:
             other = self._online.get(fold(target))
-            if other is None:
-                return Reply(code=NOT_SENT, text=f"{target} is not online")
             address = "@"
-            recipients = [other]
-            if other is not session:
-                self._contacts.exchanged(session, session._key, other, other._key)
+            if other is not None:
+                recipients = [other]
+                if other is not session:
+                    self._contacts.exchanged(session, session._key, other, other._key)
+            elif self.cluster is not None and self.cluster.remote(fold(target)):
+                recipients = []
+                self.cluster.contact(session, fold(target))
+            else:
+                return Reply(code=NOT_SENT, text=f"{target} is not online")
+        stamp = self._wall()
         if self._dialect_sessions:
-            stamp = datetime.fromtimestamp(self._wall(), tz=UTC)
             message = Message(
-                sender=session._name, address=address, time=stamp, text=cmd.text
+                sender=session._name,
+                address=address,
+                time=datetime.fromtimestamp(stamp, tz=UTC),
+                text=cmd.text,
             )
             deliver(out.sends, message, recipients)
         else:
             data = line(
-                Message.WORD,
-                session._name,
-                address,
-                self._stamp(self._wall()),
-                cmd.text,
+                Message.WORD, session._name, address, self._stamp(stamp), cmd.text
             )
             out.sends.extend([(recipient, data) for recipient in recipients])
         self.messages_total += 1
+        if self.cluster is not None and (address != "@" or not recipients):
+            self.cluster.relay(target, session._name, address, stamp, cmd.text)
         return _DELIVERED
 
     def _join(self, session: Session, cmd: Join, now: float, out: Output) -> Reply:
@@ -856,11 +916,16 @@ class ServerCore:
             if refused is not None:
                 return refused
         if room is None:
-            room = self._rooms[key] = _Room(cmd.room)
+            display = cmd.room
+            if self.cluster is not None:
+                display = self.cluster.room_display(key, display)
+            room = self._rooms[key] = _Room(display)
         if session not in room.members:
             self._push(Joined, room.members, out, room=room.display, user=session._name)
             room.members[session] = None
             session._rooms[key] = None
+            if self.cluster is not None:
+                self.cluster.joined(room.display, session)
             log.info("%s joined %s", session._name, room.display)
         return Reply(code=JOINED, text=room.display)
 
@@ -900,6 +965,66 @@ class ServerCore:
         self._end(session, "quit", out)
         out.closes.append(session)
 
+    # -- cluster (only with ServerCore(cluster=...)) -----------------------------
+
+    def _cluster_enter(
+        self, session: Session, cmd: Login | Nick, name: str, kind: str
+    ) -> None:
+        """Claim ``name`` across the cluster; enter, or ERRO-705, when answered."""
+        cluster = self.cluster
+        assert cluster is not None
+        ok = LOGGED_IN if isinstance(cmd, Login) else NICK_OK
+        busy = f"{name} is already online" if ok == LOGGED_IN else f"{name} is in use"
+
+        def then(result: object, out: Output) -> Reply:
+            if result is not True:
+                if result is False:
+                    return Reply(code=NAME_ONLINE, text=busy)
+                return self._failed(session, cmd, result)
+            holder = self._looks.get(skeleton(name))
+            if holder is not None:
+                # Another session of ours won it (or a look-alike) meanwhile.
+                # The very name stays ours either way; a different one is
+                # given back.
+                if holder._key != fold(name):
+                    cluster.release(fold(name))
+                text = _resembles(name, holder._name, busy, holder._name)
+                return Reply(code=NAME_ONLINE, text=text)
+            self._enter(session, name, kind, out)
+            return Reply(code=ok, text=name)
+
+        session._job_command = cmd
+        cluster.claim(session, fold(name), then)
+
+    def _cluster_register(
+        self, session: Session, cmd: Register, work: Callable[[], object]
+    ) -> None:
+        """Hold the name across the cluster while the account is created, so no
+        guest on another node takes it meanwhile (released in finish())."""
+        cluster = self.cluster
+        assert cluster is not None
+        key = session._claim
+        assert key is not None
+
+        def then(result: object, out: Output) -> Reply | None:
+            if result is True:
+                self._start_job(session, cmd, work, out)
+                return None
+            del self._claims[key]
+            session._claim = None
+            if result is False:
+                return Reply(code=NAME_TAKEN, text=f"{cmd.user} is taken")
+            return self._failed(session, cmd, result)
+
+        session._job_command = cmd
+        # Across nodes a name is claimed by its folded key; look-alikes are
+        # caught by each node's own view (docs/cluster.md).
+        cluster.claim(session, fold(cmd.user), then)
+
+    def _elsewhere(self, name: str) -> str | None:
+        """The user online on another node that ``name`` is or looks like."""
+        return None if self.cluster is None else self.cluster.looks_like(name)
+
     # -- presence -------------------------------------------------------------
 
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
@@ -916,6 +1041,8 @@ class ServerCore:
         self._push(Online, told, out, user=name)
         self._online[session._key] = session
         self._looks[session._skeleton] = session
+        if self.cluster is not None:
+            self.cluster.entered(session)
         log.info("%s logged in (%s) from %s", name, kind, session.peer)
 
     def _leave(self, session: Session, key: str, out: Output) -> None:
@@ -926,6 +1053,8 @@ class ServerCore:
             self._push(Left, room.members, out, room=room.display, user=session._name)
         else:
             del self._rooms[key]
+        if self.cluster is not None:
+            self.cluster.left(room.display, session)
         log.info("%s left %s", session._name, room.display)
 
     def _end(self, session: Session, why: str, out: Output) -> None:
@@ -945,6 +1074,8 @@ class ServerCore:
             self._contacts.forget(session)
             others = [other for other in told if other is not session]
             self._push(Offline, others, out, user=session._name)
+            if self.cluster is not None:
+                self.cluster.ended(session)
             log.info("%s logged out (%s)", session.name, why)
         log.info("session %d ended (%s)", session.id, why)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,3 +109,15 @@ class QueueMeter:
             self.reported = queued
             return True
         return False
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def redact(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for logs)."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+def is_postgres_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from libbatchat._accounts import AccountStore
+from libbatchat._cluster import Cluster
 from libbatchat._config import Limits
 from libbatchat._connection import NEED_DATA, Connection, Role
 from libbatchat._dialects import CANONICAL
@@ -284,6 +285,7 @@ class Server:
         close_grace: float = CLOSE_GRACE,
         tls: ssl.SSLContext | None = None,
         listen: Sequence[Listen] = (),
+        cluster: Cluster | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.host = host
@@ -295,7 +297,11 @@ class Server:
         self._sleeper = clock
         self._clock: Callable[[], float] = clock.now if clock else time.monotonic
         limits = resolve(limits or Limits())
-        self.core = ServerCore(limits=limits, accounts=accounts, clock=self._clock)
+        self.core = ServerCore(
+            limits=limits, accounts=accounts, clock=self._clock, cluster=cluster
+        )
+        # Called after every apply(): a cluster bus carries the outbox then.
+        self.on_applied: Callable[[], None] | None = None
         self.limits = self.core.limits
         self.protocols: dict[Session, _ServerProtocol] = {}
         self._executor = ThreadPoolExecutor(
@@ -512,6 +518,8 @@ class Server:
         finally:
             self._applying = False
         self._arm_timer()
+        if self.on_applied is not None:
+            self.on_applied()
 
     def _apply_one(self, out: Output) -> None:
         protocols, unflushed = self.protocols, self._unflushed

@@ -128,10 +128,18 @@ class Target:
     port: int
     # Speak TLS with this context (it decides what certificates to trust).
     tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    # More addresses of the same server (the nodes of a cluster): a case's
+    # sessions are spread over all of them, in turn.
+    also: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        text = _address(self.host, self.port)
+        return " ".join([text, *(f"+{_address(h, p)}" for h, p in self.also)])
+
+    def address(self, n: int) -> tuple[str, int]:
+        """Where the ``n``-th session of a case connects."""
+        every = [(self.host, self.port), *self.also]
+        return every[n % len(every)]
 
     def wrap(self, sock: socket.socket) -> socket.socket:
         """``sock``, connected, with the TLS handshake done if TLS is on."""
@@ -146,6 +154,10 @@ class Target:
     @property
     def loopback(self) -> bool:
         return self.host in ("localhost", "::1") or self.host.startswith("127.")
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_target(text: str, tls: ssl.SSLContext | None = None) -> Target:
@@ -286,9 +298,8 @@ class Trial:
         connecting, for a reader the server must see as slow."""
         label = label or f"c{len(self.sessions) + 1}"
         try:
-            info = socket.getaddrinfo(
-                self.target.host, self.target.port, type=socket.SOCK_STREAM
-            )[0]
+            host, port = self.target.address(len(self.sessions))
+            info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
             sock = socket.socket(info[0], info[1], info[2])
             if rcvbuf:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)

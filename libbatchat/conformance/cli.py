@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="HOST:PORT of a running server (HOST alone: port 50000)",
     )
     p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="another address of the same server (a cluster's node): each "
+        "case spreads its sessions over every address; repeatable",
+    )
+    p.add_argument(
         "--tls",
         action="store_true",
         help="speak TLS, verifying the server's certificate and name against "
@@ -257,8 +265,8 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot use --cafile {args.cafile}: {exc}") from None
     if args.server_cmd:
-        if args.target:
-            raise UsageError("give HOST:PORT or --server-cmd, not both")
+        if args.target or args.also:
+            raise UsageError("give HOST:PORT (and --also) or --server-cmd, not both")
         with started_server(args.server_cmd, args.startup_timeout) as target:
             return _run(args, dataclasses.replace(target, tls=tls), dialect, cases)
     if not args.target:
@@ -266,9 +274,10 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("give HOST:PORT or --server-cmd")
     try:
         target = parse_target(args.target, tls)
+        also = tuple((t.host, t.port) for t in map(parse_target, args.also))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return _run(args, target, dialect, cases)
+    return _run(args, dataclasses.replace(target, also=also), dialect, cases)
 
 
 def _run(

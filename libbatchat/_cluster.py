@@ -1,0 +1,532 @@
+"""Several servers as one chat: what crosses nodes, without any I/O.
+
+A ``Cluster`` given to ``ServerCore(cluster=...)`` makes its node one of many.
+The node keeps its own sessions as before and a *view* of the other nodes'
+users and room memberships, built from the events they publish. It talks to
+the other nodes only through ``outbox``, which the adapter carries out in
+order, one operation at a time:
+
+- ``Publish(data)``: send ``data`` to every other node (a bus: Redis PUB/SUB);
+- ``Claim(key)``: take the name ``key`` for this node, atomically across the
+  cluster, then give the answer (True, False, or the exception) to
+  ``claimed()``;
+- ``Release(key)``: free the name ``key`` if this node holds it.
+
+Data from the bus goes to ``receive()``; the bus's liveness of nodes goes to
+``alive()`` (nodes missing from it are gone: their users leave); after the
+bus was lost and is back, the adapter calls ``resync()``. Adapters run the
+outbox in order, so a name is released before a later claim of it, and an
+event is published after the claim it follows. Nothing here runs unless a
+cluster is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._codec import deliver
+from ._dialects import CANONICAL
+from ._errors import ProtocolError
+from ._events import (
+    Chat,
+    Command,
+    Join,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Offline,
+    Online,
+    Ping,
+    Push,
+    Reply,
+    Rooms,
+    Who,
+)
+from ._grammar import line, parse_server_line
+from ._names import fold
+from ._server import NAME_ONLINE, Job, Output, ServerCore, Session
+from ._skeleton import skeleton
+
+log = logging.getLogger("libbatchat.cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Claim:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    key: str
+
+
+Op = Publish | Claim | Release
+# What a claim's answer leads to: (ok or the exception) -> the reply, if any.
+_Then = Callable[[object, Output], Reply | None]
+
+
+class Cluster:
+    """This node's part of a cluster: its view of the others and its outbox."""
+
+    def __init__(self, node: str) -> None:
+        if not node or any(c.isspace() for c in node):
+            raise ValueError(f"bad node id {node!r}")
+        self.node = node
+        self.outbox: deque[Op] = deque()
+        # Whether the bus is reachable: while it is not, nothing reaches the
+        # other nodes, so a DM to one of their users is refused honestly.
+        self.linked = True
+        self._core: ServerCore | None = None
+        self._users: dict[str, tuple[str, str]] = {}  # key -> (display, node)
+        self._looks: dict[str, str] = {}  # skeleton -> display (spec 3.5)
+        self._joined: dict[str, dict[str, None]] = {}  # user key -> room keys
+        self._members: dict[str, dict[str, None]] = {}  # room key -> user keys
+        self._room_names: dict[str, str] = {}  # room key -> display
+        self._waiting: dict[Claim, tuple[Session, _Then]] = {}
+        self._kept: dict[Claim, Session] = {}  # resync claims of names held
+        # Replies held until our own events, published before them, come
+        # back from the bus: by then the bus has handed them to every node,
+        # so a client that is answered can count on the others being told.
+        self._seq = 0
+        self._looped = 0
+        self._fences: deque[tuple[int, Session, Reply | Command]] = deque()
+        self._resuming: Command | None = None
+        # Logins taking over a user of another node: they wait for its OFFLINE.
+        self._taking: dict[str, list[tuple[Session, Login, str]]] = {}
+        # Local sessions told a remote user LEFT since it last joined a room:
+        # its OFFLINE, which follows its LEFTs, goes to them too (spec 9.1).
+        self._mates: dict[str, dict[Session, None]] = {}
+
+    @property
+    def core(self) -> ServerCore:
+        assert self._core is not None, "cluster not attached to a ServerCore"
+        return self._core
+
+    def attach(self, core: ServerCore) -> None:
+        self._core = core
+        self._hello()
+
+    # -- from the adapter -------------------------------------------------------
+
+    def claimed(self, claim: Claim, result: object) -> Output:
+        """The answer to ``claim``: True (taken), False (held elsewhere), or
+        the exception the bus raised."""
+        out = Output()
+        core = self.core
+        kept = self._kept.pop(claim, None)
+        if kept is not None:
+            if result is False and kept.open and core._online.get(claim.key) is kept:
+                # Taken while the bus was away: one of the two must go.
+                core._close(
+                    kept, "name-conflict", "your name is online on another server", out
+                )
+            return out
+        waiting = self._waiting.pop(claim, None)
+        if waiting is None:
+            return out
+        session, then = waiting
+        if not session.open:
+            if session._claim is not None:
+                # A registration whose session went before its claim was answered.
+                del core._claims[claim.key]
+                session._claim = None
+            if result is True:
+                self.outbox.append(Release(claim.key))
+            return out
+        session._job = session._job_command = None
+        reply = then(result, out)
+        if reply is not None and not self.hold(session, reply):
+            core._reply(session, reply, out)
+        now = core._clock()
+        core._pump(session, now, out)
+        core._settle(session, now, out)
+        return out
+
+    def receive(self, data: bytes) -> Output:
+        """An event another node published."""
+        out = Output()
+        try:
+            event = json.loads(data)
+            node = event["n"]
+            if node == self.node:
+                self._release(int(event["s"]), out)
+                return out
+            self._dispatch(event["k"], node, event, out)
+        except (ValueError, KeyError, TypeError, AttributeError, ProtocolError) as exc:
+            log.warning("ignored a bad cluster event %r: %s", data[:200], exc)
+        return out
+
+    def alive(self, nodes: Iterable[str]) -> Output:
+        """The nodes the bus knows to be alive; the others' users leave."""
+        out = Output()
+        live = set(nodes)
+        for node in sorted({n for _, n in self._users.values()} - live):
+            log.warning("node %s is gone: its users leave", node)
+            self._apply_state(node, [], {}, out)
+        return out
+
+    def link(self, up: bool) -> Output:
+        """The bus was lost (False) or is back (True; then ``resync()``)."""
+        out = Output()
+        if up != self.linked:
+            log.warning("cluster bus %s", "back" if up else "unreachable")
+        self.linked = up
+        if not up:
+            # What we published may never come back: answer what waits.
+            self._release(self._seq, out)
+            for key in list(self._taking):
+                self._refuse_takers(key, out)
+        return out
+
+    def resync(self) -> None:
+        """After the bus was lost: claim our names again and trade states."""
+        for key, session in self.core._online.items():
+            claim = Claim(key)
+            self._kept[claim] = session
+            self.outbox.append(claim)
+        self._hello()
+
+    def _hello(self) -> None:
+        # Our state, and a request for everyone else's.
+        self._publish(self._state())
+        self._publish({"k": "hello"})
+
+    # -- hooks of ServerCore ----------------------------------------------------
+
+    def hold(self, session: Session, reply: Reply) -> bool:
+        """Hold ``reply`` if events we published have not come back yet."""
+        if not self.linked or self._looped >= self._seq:
+            return False
+        session._job = Job(session, lambda: None)
+        self._fences.append((self._seq, session, reply))
+        return True
+
+    def sync(self, session: Session, command: Command) -> bool:
+        """Hold a command that reads the cluster's state until a marker we
+        publish now comes back: then every event published before it (by
+        any node, to a client already answered) has been applied here."""
+        if command is self._resuming:
+            self._resuming = None
+            return False
+        if not self.linked or not self._reads(command):
+            return False
+        self._publish({"k": "sync"})
+        session._job = Job(session, lambda: None)
+        self._fences.append((self._seq, session, command))
+        return True
+
+    def _reads(self, command: Command) -> bool:
+        if isinstance(command, Chat):
+            # Rooms and '*' are published anyway, in order; only a user on
+            # another node must be looked up in a view that is up to date.
+            target = command.target
+            return target[0] not in "#*" and fold(target) not in self.core._online
+        return isinstance(command, Who | Rooms | Join | Ping)
+
+    def _release(self, seq: int, out: Output) -> None:
+        self._looped = max(self._looped, seq)
+        core = self.core
+        fences = self._fences
+        while fences and fences[0][0] <= self._looped:
+            _, session, item = fences.popleft()
+            if not session.open:
+                continue
+            session._job = None
+            now = core._clock()
+            if isinstance(item, Reply):
+                core._reply(session, item, out)
+            else:
+                self._resuming = item
+                if session.name is None:
+                    session._lines -= 1  # counted when it first came
+                core._process(session, item, now, out)
+            core._pump(session, now, out)
+            core._settle(session, now, out)
+
+    def claim(self, session: Session, key: str, then: _Then) -> None:
+        """Hold ``session``'s commands until ``key`` is claimed, then ``then``."""
+        claim = Claim(key)
+        # A placeholder job keeps the session's later lines waiting.
+        session._job = Job(session, lambda: None)
+        self._waiting[claim] = (session, then)
+        self.outbox.append(claim)
+
+    def take_over(self, session: Session, cmd: Login, name: str) -> None:
+        """Ask the node holding ``name`` to close it; ``session`` logs in when
+        its OFFLINE comes (or is refused if that node keeps it)."""
+        session._job = Job(session, lambda: None)
+        session._job_command = cmd
+        self._taking.setdefault(fold(name), []).append((session, cmd, name))
+        self._publish({"k": "take", "u": name, "p": session.peer})
+
+    def _take(self, name: str, peer: str, out: Output) -> None:
+        core = self.core
+        holder = core._online.get(fold(name))
+        if holder is None:
+            return  # not ours, or gone already: its OFFLINE answers the taker
+        if holder._account and holder.dialect == CANONICAL:
+            text = f"logged in again from {peer}"
+            core._close(holder, "taken-over", text, out)
+        else:
+            self._publish({"k": "kept", "u": name})
+
+    def _resume_takers(self, key: str) -> None:
+        core = self.core
+        for session, cmd, name in self._taking.pop(key, ()):
+            if session.open:
+                session._job = None
+                core._cluster_enter(session, cmd, name, "account")
+
+    def _refuse_takers(self, key: str, out: Output) -> None:
+        core = self.core
+        for session, _, name in self._taking.pop(key, ()):
+            if session.open:
+                session._job = session._job_command = None
+                reply = Reply(code=NAME_ONLINE, text=f"{name} is already online")
+                core._reply(session, reply, out)
+                now = core._clock()
+                core._pump(session, now, out)
+                core._settle(session, now, out)
+
+    def release(self, key: str) -> None:
+        self.outbox.append(Release(key))
+
+    def looks_like(self, name: str) -> str | None:
+        """The user another node reported online whose name ``name`` is or
+        looks like (spec 3.5), if any."""
+        return self._looks.get(skeleton(name))
+
+    def contact(self, session: Session, key: str) -> None:
+        """``session`` sent a direct message to ``key`` on another node; the
+        recipient's node records the other half when the message arrives."""
+        self.core._contacts.follow(session, key)
+
+    def remote(self, key: str) -> bool:
+        """Whether another node holds the user ``key`` and can be reached."""
+        return self.linked and key in self._users
+
+    def entered(self, session: Session) -> None:
+        self._publish({"k": "on", "u": session._name})
+
+    def ended(self, session: Session) -> None:
+        self.outbox.append(Release(session._key))
+        self._publish({"k": "off", "u": session._name})
+
+    def joined(self, room: str, session: Session) -> None:
+        self._publish({"k": "join", "r": room, "u": session._name})
+
+    def left(self, room: str, session: Session) -> None:
+        self._publish({"k": "part", "r": room, "u": session._name})
+
+    def relay(
+        self, target: str, sender: str, address: str, stamp: float, text: str
+    ) -> None:
+        """A message for users on other nodes (a DM, a room, or everyone)."""
+        core = self.core
+        data = line(Message.WORD, sender, address, core._stamp(stamp), text)
+        text = data.decode("utf-8")
+        if target == "*":
+            self._publish({"k": "all", "l": text})
+        elif target.startswith("#"):
+            if fold(target) in self._members:
+                self._publish({"k": "room", "r": fold(target), "l": text})
+        else:
+            self._publish({"k": "dm", "t": fold(target), "l": text})
+
+    def room_display(self, key: str, display: str) -> str:
+        return self._room_names.get(key, display)
+
+    def who(self, room: str | None) -> list[tuple[str, str]]:
+        """(key, display) of the other nodes' users (in ``room``)."""
+        keys: Iterable[str] = (
+            self._users if room is None else self._members.get(room, {})
+        )
+        return [(key, self._users[key][0]) for key in keys]
+
+    def rooms(self, local: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+        """Local rooms' (display, members) merged with the other nodes'."""
+        merged = dict(local)
+        for key, members in self._members.items():
+            display, count = merged.get(key, (self._room_names[key], 0))
+            merged[key] = (display, count + len(members))
+        return merged
+
+    def shutdown(self) -> None:
+        """This node goes: its names are freed and its users leave everywhere."""
+        for key in self.core._online:
+            self.outbox.append(Release(key))
+        self._publish({"k": "state", "users": [], "rooms": {}})
+
+    # -- events from other nodes --------------------------------------------------
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self._seq += 1
+        event["n"] = self.node
+        event["s"] = self._seq
+        self.outbox.append(Publish(json.dumps(event).encode("utf-8")))
+
+    def _state(self) -> dict[str, Any]:
+        core = self.core
+        rooms = {
+            room.display: [m._name for m in room.members]
+            for room in core._rooms.values()
+        }
+        users = [s._name for s in core._online.values()]
+        return {"k": "state", "users": users, "rooms": rooms}
+
+    def _dispatch(
+        self, kind: str, node: str, event: dict[str, Any], out: Output
+    ) -> None:
+        if kind == "on":
+            self._on(node, event["u"], out)
+        elif kind == "off":
+            self._off(node, fold(event["u"]), out)
+        elif kind == "join":
+            self._join(node, event["r"], fold(event["u"]), out)
+        elif kind == "part":
+            self._part(node, fold(event["r"]), fold(event["u"]), out)
+        elif kind in ("dm", "room", "all"):
+            self._deliver(kind, event, out)
+        elif kind == "take":
+            self._take(event["u"], event["p"], out)
+        elif kind == "kept":
+            self._refuse_takers(fold(event["u"]), out)
+        elif kind == "sync":
+            pass  # another node's marker: it only matters to that node
+        elif kind == "hello":
+            self._publish(self._state())
+        elif kind == "state":
+            self._apply_state(node, event["users"], event["rooms"], out)
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+
+    def _local_sessions(self) -> Iterable[Session]:
+        return self.core._online.values()
+
+    def _notify(self, sessions: Iterable[Session], push: Push, out: Output) -> None:
+        # Spelled in each session's dialect.
+        deliver(out.sends, push, sessions)
+
+    def _told(self, key: str) -> list[Session]:
+        """Who hears of the remote user ``key`` coming or going (spec 9.1),
+        decided while it is still counted: every local session while the
+        cluster has at most ``presence_all`` users, else the local room mates
+        told it left and the local sessions following it (DM contacts)."""
+        core = self.core
+        if len(core._online) + len(self._users) <= core.limits.presence_all:
+            return list(core._online.values())
+        told = self._mates.pop(key, {})
+        told.update(dict.fromkeys(core._contacts.followers(key)))
+        return list(told)
+
+    def _on(self, node: str, name: str, out: Output) -> None:
+        key = fold(name)
+        if key in self._users or key in self.core._online:
+            log.warning("%s reported online by node %s too: ignored", name, node)
+            return
+        self._users[key] = (name, node)
+        self._looks[skeleton(name)] = name
+        self._joined[key] = {}
+        self._notify(self._told(key), Online(user=name), out)
+
+    def _off(self, node: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node:
+            return
+        for room in list(self._joined[key]):
+            self._part(node, room, key, out)
+        told = self._told(key)
+        name, _ = self._users.pop(key)
+        self._looks.pop(skeleton(name), None)
+        del self._joined[key]
+        self._notify(told, Offline(user=name), out)
+        self._resume_takers(key)
+
+    def _join(self, node: str, room: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node:
+            return
+        rkey = fold(room)
+        if rkey in self._joined[key]:
+            return
+        local = self.core._rooms.get(rkey)
+        display = (
+            local.display if local is not None else self._room_names.get(rkey, room)
+        )
+        self._room_names[rkey] = display
+        self._members.setdefault(rkey, {})[key] = None
+        self._mates.pop(key, None)
+        self._joined[key][rkey] = None
+        if local is not None:
+            push = Joined(room=display, user=self._users[key][0])
+            self._notify(local.members, push, out)
+
+    def _part(self, node: str, rkey: str, key: str, out: Output) -> None:
+        if self._users.get(key, ("", ""))[1] != node or rkey not in self._joined[key]:
+            return
+        del self._joined[key][rkey]
+        members = self._members[rkey]
+        del members[key]
+        display = self._room_names[rkey]
+        if not members:
+            del self._members[rkey]
+            del self._room_names[rkey]
+        local = self.core._rooms.get(rkey)
+        if local is not None:
+            self._mates.setdefault(key, {}).update(local.members)
+            push = Left(room=display, user=self._users[key][0])
+            self._notify(local.members, push, out)
+
+    def _deliver(self, kind: str, event: dict[str, Any], out: Output) -> None:
+        message = parse_server_line(event["l"].rstrip("\n"))
+        if not isinstance(message, Message):
+            raise ValueError("not a message")
+        core = self.core
+        if kind == "all":
+            self._notify(self._local_sessions(), message, out)
+        elif kind == "room":
+            room = core._rooms.get(event["r"])
+            if room is not None:
+                self._notify(room.members, message, out)
+        else:
+            target = core._online.get(event["t"])
+            if target is not None:
+                core._contacts.follow(target, fold(message.sender))
+                self._notify([target], message, out)
+
+    def _apply_state(
+        self,
+        node: str,
+        users: list[str],
+        rooms: dict[str, list[str]],
+        out: Output,
+    ) -> None:
+        """Make the view of ``node`` what it reports, with the notices a
+        change would have caused: leaves first, then arrivals."""
+        wanted = {fold(u): u for u in users}
+        memberships = {
+            (fold(room), fold(user)): room
+            for room, members in rooms.items()
+            for user in members
+        }
+        mine = [k for k, (_, n) in self._users.items() if n == node]
+        for key in mine:
+            for rkey in list(self._joined[key]):
+                if (rkey, key) not in memberships:
+                    self._part(node, rkey, key, out)
+            if key not in wanted:
+                self._off(node, key, out)
+        for key, name in wanted.items():
+            if key not in self._users:
+                self._on(node, name, out)
+        for (_rkey, key), room in memberships.items():
+            self._join(node, room, key, out)

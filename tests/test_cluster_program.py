@@ -1,0 +1,221 @@
+"""batchat-server --cluster as processes: flags, SIGKILL, a Redis restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from libbatchat import Join, Joined, Left, Login, Nick, Offline, Online, Register, Who
+from libbatchat.adapters import aio
+from tests.services import (  # noqa: F401
+    PostgresServer,
+    RedisServer,
+    free_port,
+    postgres_server,
+    redis_server,
+)
+from tests.test_cluster_redis import PW, ask, barrier, cluster, login, push, quiet, run
+from tests.test_server_program import (
+    COMMAND,
+    FAST_FLAGS,
+    Program,
+    programs,  # noqa: F401
+)
+
+CLUSTER_FLAGS = ["--cluster-heartbeat", "0.2", "--cluster-ttl", "0.6"]
+
+
+def usage(*args: str) -> tuple[int, str]:
+    import subprocess
+
+    done = subprocess.run(
+        [*COMMAND, "--port", "0", "--db", ":memory:", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
+    return done.returncode, done.stderr
+
+
+def test_cluster_flags_are_checked() -> None:
+    code, err = usage("--cluster", "redis://127.0.0.1:1/0", "--adapter", "threaded")
+    assert code == 2 and "--cluster needs --adapter asyncio" in err
+    code, err = usage("--cluster", "http://x")
+    assert code == 2 and "redis://HOST:PORT/DB" in err
+    code, err = usage("--cluster", "redis://127.0.0.1:1/0", "--cluster-ttl", "0.1")
+    assert code == 2 and "--cluster-ttl must exceed" in err
+
+
+def test_unreachable_redis_is_one_clear_line() -> None:
+    code, err = usage("--cluster", f"redis://127.0.0.1:{free_port()}/0")
+    assert code == 1
+    assert "cannot join the cluster: cannot reach Redis" in err
+    assert "Traceback" not in err
+
+
+def test_sigkill_of_a_node(
+    redis_server: RedisServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "accounts.db"
+    ports = []
+    for _ in range(3):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", str(db),
+            "--cluster", redis_server.url,
+            *CLUSTER_FLAGS,
+            *FAST_FLAGS,
+        )  # fmt: skip
+        programs.append(p)
+        ports.append(p.listening())
+
+    async def test(url: str) -> None:
+        clients: list[aio.Client] = []
+
+        async def connect(port: int) -> aio.Client:
+            c = await aio.Client.connect("127.0.0.1", port)
+            clients.append(c)
+            return c
+
+        class At:  # what login() needs of a node
+            def __init__(self, port: int) -> None:
+                self.port = port
+
+            async def client(self) -> aio.Client:
+                return await connect(self.port)
+
+        a, b, c = (At(port) for port in ports)
+        try:
+            ana = await login(a, "Ana")  # type: ignore[arg-type]
+            bob = await login(b, "Bob", ana)  # type: ignore[arg-type]
+            cy = await login(c, "Cy", ana, bob)  # type: ignore[arg-type]
+            await ask(bob, Join(room="#R"))
+            await barrier(bob, ana, cy)
+            await ask(ana, Join(room="#R"))
+            await barrier(ana, cy)
+            await ask(cy, Join(room="#R"))
+            assert await push(ana) == Joined(room="#R", user="Cy")
+            os.kill(programs[1].proc.pid, signal.SIGKILL)
+            # Within ttl + heartbeat (0.8 s here), seen by both survivors.
+            for x in (ana, cy):
+                assert await push(x) == Left(room="#R", user="Bob")
+                assert await push(x) == Offline(user="Bob")
+                assert await ask(x, Who()) == "Ana Cy"
+                assert await ask(x, Who(room="#R")) == "Ana Cy"
+            again = await c.client()
+            assert (await again.request(Login(user="bob", password=PW))).code == 214
+            assert await push(ana) == Online(user="Bob")
+        finally:
+            for x in clients:
+                await x.close()
+
+    run(redis_server, test)
+
+
+def test_redis_restart(redis_server: RedisServer) -> None:  # noqa: F811
+    async def test(url: str) -> None:
+        async with cluster(url, 2) as (a, b):
+            ana = await login(a, "Ana")
+            amy = await login(a, "Amy", ana)
+            bob = await login(b, "Bob", ana, amy)
+            ben = await login(b, "Ben", ana, amy, bob)
+            redis_server.stop()
+            # Each node serves its own clients meanwhile.
+            assert await ask(ana, Who()) == "Amy Ana Ben Bob"
+            await ask(ana, Join(room="#Local"))
+            await ask(amy, Join(room="#Local"))
+            assert await push(ana) == Joined(room="#Local", user="Amy")
+            late = await a.client()
+            assert (await late.request(Nick(nick="Late"))).code == 710
+            await ben.close()  # its OFFLINE cannot cross now
+            assert await push(bob) == Offline(user="Ben")
+            redis_server.start()
+            # Resynchronized: Ben is gone everywhere, nobody else went.
+            assert await push(ana) == Offline(user="Ben")
+            assert await push(amy) == Offline(user="Ben")
+            assert await ask(bob, Who()) == "Amy Ana Bob"
+            assert await ask(bob, Who(room="#local")) == "Amy Ana"
+            # Names are claimed again: none can be taken twice.
+            other = await b.client()
+            assert (await other.request(Nick(nick="ana"))).code == 705
+            login_ben = Login(user="Ben", password=PW)
+            assert (await other.request(login_ben)).code == 214
+            for x in (ana, amy, bob):
+                assert await push(x) == Online(user="Ben")
+                await quiet(x)
+
+    run(redis_server, test)
+
+
+def test_two_nodes_share_accounts_in_postgresql(
+    redis_server: RedisServer,  # noqa: F811
+    postgres_server: PostgresServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    url = postgres_server.url.replace("postgres@", "postgres:s3cr3t@")
+    ports = []
+    for _ in range(2):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", url,
+            "--cluster", redis_server.url,
+            *CLUSTER_FLAGS,
+            *FAST_FLAGS,
+        )  # fmt: skip
+        programs.append(p)
+        ports.append(p.listening())
+
+    async def test(_url: str) -> None:
+        a = await aio.Client.connect("127.0.0.1", ports[0])
+        b = await aio.Client.connect("127.0.0.1", ports[1])
+        try:
+            assert (await a.request(Register(user="Ana", password=PW))).code == 213
+            assert (await b.request(Register(user="ana", password=PW))).code == 703
+            assert (await b.request(Login(user="ANA", password=PW))).code == 214
+            # Logging in again on the other node takes b's session over.
+            assert (await a.request(Login(user="ana", password=PW))).code == 214
+        finally:
+            await a.close()
+            await b.close()
+
+    run(redis_server, test)
+    for p in programs:
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.wait() == 0
+        assert "s3cr3t" not in p.stderr()
+
+
+def test_conformance_across_two_nodes(
+    redis_server: RedisServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from libbatchat.conformance.cli import main as conformance
+
+    db = tmp_path / "accounts.db"
+    ports = []
+    for _ in range(2):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", str(db),
+            "--cluster", redis_server.url,
+            *CLUSTER_FLAGS,
+        )  # fmt: skip
+        programs.append(p)
+        ports.append(p.listening())
+    code = conformance(
+        [f"127.0.0.1:{ports[0]}", "--also", f"127.0.0.1:{ports[1]}", "-q"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
