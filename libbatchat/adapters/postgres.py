@@ -94,7 +94,7 @@ class PostgresStore:
                 " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (fold(name), name, record, skeleton(name)),
             )
-            return cur.rowcount == 1
+            return bool(cur.rowcount == 1)
 
         with self._lock:
             # The transaction block commits before _run returns.
