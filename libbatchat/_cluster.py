@@ -107,6 +107,11 @@ class Cluster:
         # Local sessions told a remote user LEFT since it last joined a room:
         # its OFFLINE, which follows its LEFTs, goes to them too (spec 9.1).
         self._mates: dict[str, dict[Session, None]] = {}
+        # After a resync, the nodes whose state has not come yet: until it
+        # has (or liveness is judged, a ttl later), reads of the cluster's
+        # state wait, so nobody is answered from a view missing a node.
+        self._awaited: set[str] = set()
+        self._unsynced: list[tuple[Session, Command]] = []
 
     @property
     def core(self) -> ServerCore:
@@ -174,6 +179,10 @@ class Cluster:
         for node in sorted({n for _, n in self._users.values()} - live):
             log.warning("node %s is gone: its users leave", node)
             self._apply_state(node, [], {}, out)
+        # Liveness is judged a ttl after a resync at the earliest: a node
+        # that has not sent its state by then is not waited for any longer.
+        self._awaited.clear()
+        self._resynced()
         return out
 
     def link(self, up: bool) -> Output:
@@ -184,6 +193,9 @@ class Cluster:
         self.linked = up
         if not up:
             # What we published may never come back: answer what waits.
+            self._awaited.clear()
+            self._fences.extend((self._seq, s, c) for s, c in self._unsynced)
+            self._unsynced.clear()
             self._release(self._seq, out)
             for key in list(self._taking):
                 self._refuse_takers(key, out)
@@ -195,6 +207,7 @@ class Cluster:
             claim = Claim(key)
             self._kept[claim] = session
             self.outbox.append(claim)
+        self._awaited = {n for _, n in self._users.values()}
         self._hello()
 
     def _hello(self) -> None:
@@ -221,10 +234,21 @@ class Cluster:
             return False
         if not self.linked or not self._reads(command):
             return False
-        self._publish({"k": "sync"})
         session._job = Job(session, lambda: None)
-        self._fences.append((self._seq, session, command))
+        if self._awaited:
+            self._unsynced.append((session, command))
+        else:
+            self._publish({"k": "sync"})
+            self._fences.append((self._seq, session, command))
         return True
+
+    def _resynced(self) -> None:
+        # The reads held for a resync wait, from now, only for a marker.
+        if self._awaited or not self._unsynced:
+            return
+        self._publish({"k": "sync"})
+        self._fences.extend((self._seq, s, c) for s, c in self._unsynced)
+        self._unsynced.clear()
 
     def _reads(self, command: Command) -> bool:
         if isinstance(command, Chat):
@@ -408,6 +432,8 @@ class Cluster:
             self._publish(self._state())
         elif kind == "state":
             self._apply_state(node, event["users"], event["rooms"], out)
+            self._awaited.discard(node)
+            self._resynced()
         else:
             raise ValueError(f"unknown kind {kind!r}")
 

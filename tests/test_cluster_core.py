@@ -538,3 +538,39 @@ def test_a_synced_line_counts_once_before_login() -> None:
     for _ in range(3):
         assert x.ask(Ping(token="p")).code == 224
     assert x.session._lines == 3
+
+
+def test_reads_after_a_resync_wait_for_the_other_nodes_state() -> None:
+    bus = Bus(2)
+    a, b = bus.nodes
+    ana = bus.user(a, "Ana")
+    bob = bus.user(b, "Bob")
+    bus.clear()
+    bus.set_down(True)
+    ana.ask(Join(room="#Local"))  # while apart: n1 never hears of it
+    bus.set_down(False)
+    bus.auto = False
+    b.apply(b.cluster.link(True))
+    b.cluster.resync()
+    bus.step(b)  # n1's claim of Bob again
+    bob.send(Who(room="#local"))
+    while bus.step(b):
+        pass  # n1's state and hello are out; n0 has not answered yet
+    assert bob.replies() == []
+    bus.flush()
+    assert bob.replies()[0].text == "Ana"
+    # A node that never answers is waited for only until liveness is judged.
+    b.cluster.resync()
+    bob.send(Who())
+    bus.down = True  # a's answer is lost
+    bus.flush()
+    assert bob.replies() == []
+    bus.down = False
+    b.apply(b.cluster.alive(["n0", "n1"]))
+    bus.flush()
+    assert bob.replies()[0].text == "Ana Bob"
+    # Or until the bus is lost again: then the node answers from its view.
+    b.cluster.resync()
+    bob.send(Rooms())
+    bus.set_down(True)
+    assert bob.replies()[0].text == "#Local=1"

@@ -43,7 +43,7 @@ class Node:
         self.server = aio.Server(
             "127.0.0.1", 0, limits=FAST, accounts=store, cluster=Cluster(node_id())
         )
-        self.bus = RedisBus(url, self.server, heartbeat=0.2, ttl=0.6)
+        self.bus = RedisBus(url, self.server, heartbeat=0.25, ttl=2.5)
         self.clients: list[aio.Client] = []
 
     async def start(self) -> None:
