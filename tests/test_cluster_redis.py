@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from libbatchat import (
     Chat,
     Closing,
@@ -226,5 +228,34 @@ def test_a_node_that_shuts_down_lets_its_users_go(
             assert (await ana.request(Chat(target="bob", text="x"))).code == 216
             c = await a.client()
             assert (await c.request(Login(user="bob", password=PW))).code == 214
+
+    run(redis_server, test)
+
+
+def test_close_ends_when_redis_turns_a_cancel_into_an_error(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    async def test(url: str) -> None:
+        node = Node(url, MemoryStore())
+        real = node.bus._redis.pubsub
+
+        def pubsub() -> Any:
+            ps = real()
+
+            async def get_message(**_: Any) -> None:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    # What redis-py does at times (its issues 2028, 2551).
+                    raise RedisConnectionError("cancelled while reading") from None
+
+            ps.get_message = get_message
+            return ps
+
+        node.bus._redis.pubsub = pubsub
+        await node.start()
+        # Waited for without cancelling it: a swallowed cancel cannot hide a hang.
+        done, _ = await asyncio.wait([asyncio.create_task(node.close())], timeout=30)
+        assert done, "close() did not end"
 
     run(redis_server, test)

@@ -135,6 +135,7 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self._drained = asyncio.Event()
         self._healthy = True
+        self._closing = False
         self._trust_after = 0.0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -172,11 +173,24 @@ class RedisBus:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.ttl):
                     await self._drained.wait()
+        # redis-py can turn a cancellation into a ConnectionError, which the
+        # loops would retry (redis-py issues 2028, 2551): they also stop on
+        # _closing, and the wait is bounded (never suppress our own cancel).
+        self._closing = True
+        pending = set(self._tasks)
+        for _ in range(10):
+            for task in pending:
+                task.cancel()
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=self.heartbeat)
+        if pending:
+            log.warning("node %s: %d Redis tasks did not stop", self.node, len(pending))
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning(
+                    "node %s: a Redis task failed: %r", self.node, task.exception()
+                )
         with contextlib.suppress(*_ERRORS):
             await self._drop(keys=[self._nodes], args=[self.prefix, self.node, "1"])
         with contextlib.suppress(*_ERRORS):
@@ -186,7 +200,7 @@ class RedisBus:
     # -- health -----------------------------------------------------------------
 
     def _lost(self, exc: BaseException) -> None:
-        if self._healthy:
+        if self._healthy and not self._closing:
             log.error("Redis unreachable (%s): serving this node's clients only", exc)
         self._healthy = False
         self.server.apply(self.cluster.link(False))
@@ -214,7 +228,7 @@ class RedisBus:
         return bool(new), nodes
 
     async def _heartbeats(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.heartbeat):
                     await self._beat_now.wait()
@@ -240,14 +254,14 @@ class RedisBus:
 
     async def _listen(self) -> None:
         delay = 0.05
-        while True:
+        while not self._closing:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
                 self._subscribed.set()
                 self._beat_now.set()
                 delay = 0.05
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=self.heartbeat
                     )
@@ -266,7 +280,7 @@ class RedisBus:
 
     async def _carry(self) -> None:
         outbox = self.cluster.outbox
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             while outbox:
