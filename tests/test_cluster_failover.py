@@ -40,32 +40,13 @@ from libbatchat.client import (
     Update,
 )
 from tests.services import RedisServer, redis_server  # noqa: F401
-from tests.test_cluster_program import CLUSTER_FLAGS
+from tests.test_cluster_program import nodes
 from tests.test_cluster_redis import PW, WAIT, ask, push, run
-from tests.test_server_program import FAST_FLAGS, Program, programs  # noqa: F401
+from tests.test_server_program import Program, programs  # noqa: F401
 
 HOST = "127.0.0.1"
 # Quick retries: the test waits on events, never on these delays.
 QUICK = Backoff(initial=0.05, maximum=0.2)
-
-
-def nodes(
-    redis: RedisServer, started: list[Program], tmp_path: Path, n: int
-) -> list[int]:
-    """``n`` nodes sharing one account file; their ports."""
-    ports = []
-    for _ in range(n):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", str(tmp_path / "accounts.db"),
-            "--cluster", redis.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        started.append(p)
-        ports.append(p.listening())
-    return ports
 
 
 async def pushes_until(

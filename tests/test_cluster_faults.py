@@ -17,7 +17,7 @@ from tests.services import (  # noqa: F401
     postgres_server,
     redis_server,
 )
-from tests.test_cluster_program import CLUSTER_FLAGS
+from tests.test_cluster_program import nodes
 from tests.test_cluster_redis import (
     PW,
     WAIT,
@@ -29,7 +29,7 @@ from tests.test_cluster_redis import (
     quiet,
     run,
 )
-from tests.test_server_program import FAST_FLAGS, Program, programs  # noqa: F401
+from tests.test_server_program import Program, programs  # noqa: F401
 
 HOST = "127.0.0.1"
 
@@ -85,31 +85,13 @@ def test_redis_unreachable_then_back(
     assert any("Redis is back: resynchronizing" in m for m in said)
 
 
-def pg_nodes(
-    redis: RedisServer, pg: PostgresServer, started: list[Program], tmp: Path
-) -> list[int]:
-    ports = []
-    for _ in range(2):
-        p = Program(
-            tmp,
-            "--port", "0",
-            "--db", pg.url,
-            "--cluster", redis.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        started.append(p)
-        ports.append(p.listening())
-    return ports
-
-
 def test_one_account_registered_on_two_nodes_at_once(
     redis_server: RedisServer,  # noqa: F811
     postgres_server: PostgresServer,  # noqa: F811
     programs: list[Program],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    ports = pg_nodes(redis_server, postgres_server, programs, tmp_path)
+    ports = nodes(redis_server, programs, tmp_path, 2, postgres_server.url)
 
     async def test(_url: str) -> None:
         clients = [await aio.Client.connect(HOST, p) for p in ports for _ in range(3)]
@@ -138,7 +120,7 @@ def test_postgresql_killed_while_nodes_register(
     answered (213 or ERRO-710), and every 213 survives the restart."""
     from libbatchat.adapters.postgres import PostgresStore
 
-    ports = pg_nodes(redis_server, postgres_server, programs, tmp_path)
+    ports = nodes(redis_server, programs, tmp_path, 2, postgres_server.url)
     acknowledged: list[str] = []
     enough = asyncio.Event()
 

@@ -23,7 +23,8 @@ from libbatchat import Chat, Join, Joined, Message, Nick, Offline, Online
 from libbatchat.adapters import aio
 from tests.services import RedisServer, redis_server  # noqa: F401
 from tests.test_bot_program import BOT, EXAMPLES, running
-from tests.test_cluster_failover import HOST, nodes
+from tests.test_cluster_failover import HOST
+from tests.test_cluster_program import nodes
 from tests.test_cluster_redis import WAIT, push
 from tests.test_cluster_redis import run as run_async
 from tests.test_server_program import Program, programs  # noqa: F401

@@ -28,6 +28,32 @@ from tests.test_server_program import (
 CLUSTER_FLAGS = ["--cluster-heartbeat", "0.25", "--cluster-ttl", "2.5"]
 
 
+def nodes(
+    redis: RedisServer,
+    started: list[Program],
+    tmp_path: Path,
+    n: int,
+    db: str | None = None,
+    *,
+    fast: bool = True,
+) -> list[int]:
+    """``n`` batchat-server nodes on ``redis`` sharing the accounts in ``db``
+    (default: one SQLite file); their ports."""
+    ports = []
+    for _ in range(n):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", db or str(tmp_path / "accounts.db"),
+            "--cluster", redis.url,
+            *CLUSTER_FLAGS,
+            *(FAST_FLAGS if fast else []),
+        )  # fmt: skip
+        started.append(p)
+        ports.append(p.listening())
+    return ports
+
+
 def usage(*args: str) -> tuple[int, str]:
     import subprocess
 
@@ -62,19 +88,7 @@ def test_sigkill_of_a_node(
     programs: list[Program],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "accounts.db"
-    ports = []
-    for _ in range(3):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", str(db),
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 3)
 
     async def test(url: str) -> None:
         clients: list[aio.Client] = []
@@ -102,16 +116,29 @@ def test_sigkill_of_a_node(
             await barrier(ana, cy)
             await ask(cy, Join(room="#R"))
             assert await push(ana) == Joined(room="#R", user="Cy")
+            gus = await b.client()
+            assert (await gus.request(Nick(nick="Gus"))).code == 218
+            for x in (ana, cy):
+                assert await push(x) == Online(user="Gus")
             os.kill(programs[1].proc.pid, signal.SIGKILL)
             # Within ttl + heartbeat (2.75 s here), seen by both survivors.
             for x in (ana, cy):
                 assert await push(x) == Left(room="#R", user="Bob")
                 assert await push(x) == Offline(user="Bob")
+                assert await push(x) == Offline(user="Gus")
                 assert await ask(x, Who()) == "Ana Cy"
                 assert await ask(x, Who(room="#R")) == "Ana Cy"
+            # Their names are free: an account's and a guest's.
             again = await c.client()
             assert (await again.request(Login(user="bob", password=PW))).code == 214
             assert await push(ana) == Online(user="Bob")
+            guest = await a.client()
+            assert (await guest.request(Nick(nick="gus"))).code == 218
+            assert await push(ana) == Online(user="gus")
+            assert await push(cy) == Online(user="Bob")
+            assert await push(cy) == Online(user="gus")
+            for x in (ana, cy):
+                await quiet(x)
         finally:
             for x in clients:
                 await x.close()
@@ -161,18 +188,7 @@ def test_two_nodes_share_accounts_in_postgresql(
     tmp_path: Path,
 ) -> None:
     url = postgres_server.url.replace("postgres@", "postgres:s3cr3t@")
-    ports = []
-    for _ in range(2):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", url,
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 2, url)
 
     async def test(_url: str) -> None:
         a = await aio.Client.connect("127.0.0.1", ports[0])
@@ -202,18 +218,7 @@ def test_conformance_across_two_nodes(
 ) -> None:
     from libbatchat.conformance.cli import main as conformance
 
-    db = tmp_path / "accounts.db"
-    ports = []
-    for _ in range(2):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", str(db),
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 2, fast=False)
     code = conformance(
         [f"127.0.0.1:{ports[0]}", "--also", f"127.0.0.1:{ports[1]}", "-q"]
     )
