@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from libbatchat import Chat, Join, Joined, Login, Message, Nick, Offline, Register, Who
+from libbatchat import (
+    Chat,
+    Join,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Nick,
+    Offline,
+    Online,
+    Register,
+    Who,
+)
 from libbatchat.adapters import aio
 from tests.services import (  # noqa: F401
     PostgresServer,
@@ -17,7 +29,7 @@ from tests.services import (  # noqa: F401
     postgres_server,
     redis_server,
 )
-from tests.test_cluster_program import nodes
+from tests.test_cluster_program import At, ana_bob_cy, nodes
 from tests.test_cluster_redis import (
     PW,
     WAIT,
@@ -83,6 +95,42 @@ def test_redis_unreachable_then_back(
     said = [r.getMessage() for r in caplog.records]
     assert any("Redis unreachable" in m and "serving this node's" in m for m in said)
     assert any("Redis is back: resynchronizing" in m for m in said)
+
+
+def test_a_frozen_node_is_judged_gone_then_comes_back(
+    redis_server: RedisServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A node stopped (SIGSTOP, a frozen VM) beyond the ttl: the others see
+    its users go; thawed, it finds itself forgotten and they come back."""
+    ports = nodes(redis_server, programs, tmp_path, 3)
+
+    async def test(_url: str) -> None:
+        try:
+            (_, _, c), (ana, bob, cy) = await ana_bob_cy(ports)
+            programs[1].proc.send_signal(signal.SIGSTOP)
+            assert await push(ana) == Left(room="#R", user="Bob")
+            for x in (ana, cy):
+                assert await push(x) == Offline(user="Bob")
+            programs[1].proc.send_signal(signal.SIGCONT)
+            for x in (ana, cy):
+                assert await push(x) == Online(user="Bob")
+            assert await push(ana) == Joined(room="#R", user="Bob")
+            for x in (ana, bob, cy):
+                assert await ask(x, Who()) == "Ana Bob Cy"
+                assert await ask(x, Who(room="#r")) == "Ana Bob"
+            # Bob's name is his node's again in Redis, and he is reachable.
+            other = await c.client()
+            assert (await other.request(Nick(nick="bob"))).code == 705
+            assert (await cy.request(Chat(target="bob", text="back?"))).code == 215
+            assert (await push(bob)).text == "back?"  # type: ignore[union-attr]
+            for x in (ana, bob, cy):
+                await quiet(x)
+        finally:
+            await At.close_all()
+
+    run(redis_server, test)
 
 
 def test_one_account_registered_on_two_nodes_at_once(

@@ -67,6 +67,39 @@ def usage(*args: str) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
+class At:
+    """A node by its port: what login() needs of one."""
+
+    opened: list[aio.Client] = []
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def client(self) -> aio.Client:
+        client = await aio.Client.connect("127.0.0.1", self.port)
+        self.opened.append(client)
+        return client
+
+    @classmethod
+    async def close_all(cls) -> None:
+        while cls.opened:
+            await cls.opened.pop().close()
+
+
+async def ana_bob_cy(ports: list[int]) -> tuple[list[At], list[aio.Client]]:
+    """Ana, Bob and Cy logged in on the three nodes at ``ports``; Bob, then
+    Ana, in #R. The nodes, and the three clients."""
+    at = [At(port) for port in ports]
+    ana = await login(at[0], "Ana")  # type: ignore[arg-type]
+    bob = await login(at[1], "Bob", ana)  # type: ignore[arg-type]
+    cy = await login(at[2], "Cy", ana, bob)  # type: ignore[arg-type]
+    await ask(bob, Join(room="#R"))
+    await barrier(bob, ana, cy)
+    await ask(ana, Join(room="#R"))
+    assert await push(bob) == Joined(room="#R", user="Ana")
+    return at, [ana, bob, cy]
+
+
 def test_cluster_flags_are_checked() -> None:
     code, err = usage("--cluster", "redis://127.0.0.1:1/0", "--adapter", "threaded")
     assert code == 2 and "--cluster needs --adapter asyncio" in err
@@ -91,28 +124,8 @@ def test_sigkill_of_a_node(
     ports = nodes(redis_server, programs, tmp_path, 3)
 
     async def test(url: str) -> None:
-        clients: list[aio.Client] = []
-
-        async def connect(port: int) -> aio.Client:
-            c = await aio.Client.connect("127.0.0.1", port)
-            clients.append(c)
-            return c
-
-        class At:  # what login() needs of a node
-            def __init__(self, port: int) -> None:
-                self.port = port
-
-            async def client(self) -> aio.Client:
-                return await connect(self.port)
-
-        a, b, c = (At(port) for port in ports)
         try:
-            ana = await login(a, "Ana")  # type: ignore[arg-type]
-            bob = await login(b, "Bob", ana)  # type: ignore[arg-type]
-            cy = await login(c, "Cy", ana, bob)  # type: ignore[arg-type]
-            await ask(bob, Join(room="#R"))
-            await barrier(bob, ana, cy)
-            await ask(ana, Join(room="#R"))
+            (a, b, c), (ana, _, cy) = await ana_bob_cy(ports)
             await barrier(ana, cy)
             await ask(cy, Join(room="#R"))
             assert await push(ana) == Joined(room="#R", user="Cy")
@@ -140,8 +153,7 @@ def test_sigkill_of_a_node(
             for x in (ana, cy):
                 await quiet(x)
         finally:
-            for x in clients:
-                await x.close()
+            await At.close_all()
 
     run(redis_server, test)
 
