@@ -413,7 +413,7 @@ class Cluster:
         self, kind: str, node: str, event: dict[str, Any], out: Output
     ) -> None:
         if kind == "on":
-            self._on(node, event["u"], out)
+            self._claimed_by(node, event["u"], out)
         elif kind == "off":
             self._off(node, fold(event["u"]), out)
         elif kind == "join":
@@ -455,6 +455,17 @@ class Cluster:
         told = self._mates.pop(key, {})
         told.update(dict.fromkeys(core._contacts.followers(key)))
         return list(told)
+
+    def _claimed_by(self, node: str, name: str, out: Output) -> None:
+        """``node`` won the claim of ``name`` (it publishes "on" only then).
+        If the view still has the name on another node, that hold is stale:
+        the bus freed it (its node is gone, and another node's heartbeat saw
+        it first) or forgot it (a restart); that user leaves first."""
+        key = fold(name)
+        held = self._users.get(key)
+        if held is not None and held[1] != node:
+            self._off(held[1], key, out)
+        self._on(node, name, out)
 
     def _on(self, node: str, name: str, out: Output) -> None:
         key = fold(name)

@@ -72,6 +72,12 @@ class RedisServer:
         )  # fmt: skip
         _wait_connectable(self.port, self.proc, "redis-server")
 
+    def pause(self, frozen: bool = True) -> None:
+        """Freeze it (SIGSTOP: it holds its connections and answers nothing,
+        as an unreachable host), or thaw it (SIGCONT)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -89,14 +95,21 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian keeps PostgreSQL's server programs off PATH, one directory per
+# major version (15 on bookworm, 17 on trixie): the newest is used.
+PG_LIBS = Path("/usr/lib/postgresql")
 PG_USER = "batchat-test"
 
 
+def _pg_version(path: Path) -> tuple[int, ...]:
+    parts = path.parent.parent.name.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
 def _pg_binary(name: str) -> str:
-    found = PG_BIN / name
-    if found.exists():
-        return str(found)
+    found = sorted(PG_LIBS.glob(f"*/bin/{name}"), key=_pg_version)
+    if found:
+        return str(found[-1])
     which = shutil.which(name)
     if which is None:
         pytest.skip(

@@ -365,6 +365,35 @@ def test_a_killed_node_s_users_leave_everywhere() -> None:
     assert ana.pushes() == []
 
 
+def test_a_login_on_a_node_that_saw_the_kill_first() -> None:
+    bus = Bus(3)
+    a, b, c = bus.nodes
+    ana = bus.user(a, "Ana")
+    ana.send(Join(room="#R"))
+    cy = bus.user(c, "Cy")
+    cy.ask(Join(room="#R"))
+    bus.clear()
+    # n0 vanishes, and only n1's heartbeat has noticed when Ana logs in there.
+    bus.nodes.remove(a)
+    bus.names = {k: v for k, v in bus.names.items() if v != "n0"}
+    waiting = c.connect()  # logging in as Ana on n2: it waits for her OFFLINE
+    waiting.send(Login(user="ana", password=PW))
+    b.apply(b.cluster.alive(["n1", "n2"]))
+    again = b.connect()
+    assert again.ask(Login(user="ana", password=PW)).code == 214
+    # n1 won the name: n2's view of Ana on n0 is stale, and is replaced.
+    assert cy.pushes() == [
+        Left(room="#R", user="Ana"),
+        Offline(user="Ana"),
+        Online(user="Ana"),
+    ]
+    assert waiting.codes() == [705]  # the race for the account went to n1
+    c.apply(c.cluster.alive(["n1", "n2"]))
+    assert cy.pushes() == []
+    assert cy.ask(Who()).text == "Ana Cy"
+    assert bus.names == {"ana": "n1", "cy": "n2"}
+
+
 def test_shutdown_frees_names_and_tells_the_others() -> None:
     bus = Bus(2)
     a, b = bus.nodes
@@ -473,7 +502,7 @@ def test_events_that_do_not_fit_the_view() -> None:
 
     send(n="z", k="on", u="ana")  # Ana is ours: a conflict, ignored
     send(n="z", k="on", u="Zoe")
-    send(n="y", k="on", u="zoe")  # already known from another node
+    send(n="z", k="on", u="zoe")  # already known from that node
     send(n="y", k="off", u="zoe")  # not y's user
     send(n="y", k="join", r="#R", u="zoe")
     send(n="y", k="part", r="#R", u="zoe")
@@ -488,6 +517,11 @@ def test_events_that_do_not_fit_the_view() -> None:
     # An OFFLINE whose LEFTs were lost still empties the rooms first.
     send(n="z", k="off", u="zoe")
     assert ana.pushes() == [Left(room="#R", user="Zoe"), Offline(user="Zoe")]
+    # Another node claimed a name the view has on z: z's hold was stale.
+    send(n="z", k="on", u="Zed")
+    send(n="y", k="on", u="zed")
+    assert ana.pushes() == [Online(user="Zed"), Offline(user="Zed"), Online(user="zed")]
+    assert a.cluster.who(None) == [("zed", "zed")]
 
 
 def test_outbox_operations_are_data() -> None:

@@ -28,6 +28,32 @@ from tests.test_server_program import (
 CLUSTER_FLAGS = ["--cluster-heartbeat", "0.25", "--cluster-ttl", "2.5"]
 
 
+def nodes(
+    redis: RedisServer,
+    started: list[Program],
+    tmp_path: Path,
+    n: int,
+    db: str | None = None,
+    *,
+    fast: bool = True,
+) -> list[int]:
+    """``n`` batchat-server nodes on ``redis`` sharing the accounts in ``db``
+    (default: one SQLite file); their ports."""
+    ports = []
+    for _ in range(n):
+        p = Program(
+            tmp_path,
+            "--port", "0",
+            "--db", db or str(tmp_path / "accounts.db"),
+            "--cluster", redis.url,
+            *CLUSTER_FLAGS,
+            *(FAST_FLAGS if fast else []),
+        )  # fmt: skip
+        started.append(p)
+        ports.append(p.listening())
+    return ports
+
+
 def usage(*args: str) -> tuple[int, str]:
     import subprocess
 
@@ -39,6 +65,39 @@ def usage(*args: str) -> tuple[int, str]:
         timeout=30,
     )
     return done.returncode, done.stderr
+
+
+class At:
+    """A node by its port: what login() needs of one."""
+
+    opened: list[aio.Client] = []
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def client(self) -> aio.Client:
+        client = await aio.Client.connect("127.0.0.1", self.port)
+        self.opened.append(client)
+        return client
+
+    @classmethod
+    async def close_all(cls) -> None:
+        while cls.opened:
+            await cls.opened.pop().close()
+
+
+async def ana_bob_cy(ports: list[int]) -> tuple[list[At], list[aio.Client]]:
+    """Ana, Bob and Cy logged in on the three nodes at ``ports``; Bob, then
+    Ana, in #R. The nodes, and the three clients."""
+    at = [At(port) for port in ports]
+    ana = await login(at[0], "Ana")  # type: ignore[arg-type]
+    bob = await login(at[1], "Bob", ana)  # type: ignore[arg-type]
+    cy = await login(at[2], "Cy", ana, bob)  # type: ignore[arg-type]
+    await ask(bob, Join(room="#R"))
+    await barrier(bob, ana, cy)
+    await ask(ana, Join(room="#R"))
+    assert await push(bob) == Joined(room="#R", user="Ana")
+    return at, [ana, bob, cy]
 
 
 def test_cluster_flags_are_checked() -> None:
@@ -62,59 +121,39 @@ def test_sigkill_of_a_node(
     programs: list[Program],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "accounts.db"
-    ports = []
-    for _ in range(3):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", str(db),
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 3)
 
     async def test(url: str) -> None:
-        clients: list[aio.Client] = []
-
-        async def connect(port: int) -> aio.Client:
-            c = await aio.Client.connect("127.0.0.1", port)
-            clients.append(c)
-            return c
-
-        class At:  # what login() needs of a node
-            def __init__(self, port: int) -> None:
-                self.port = port
-
-            async def client(self) -> aio.Client:
-                return await connect(self.port)
-
-        a, b, c = (At(port) for port in ports)
         try:
-            ana = await login(a, "Ana")  # type: ignore[arg-type]
-            bob = await login(b, "Bob", ana)  # type: ignore[arg-type]
-            cy = await login(c, "Cy", ana, bob)  # type: ignore[arg-type]
-            await ask(bob, Join(room="#R"))
-            await barrier(bob, ana, cy)
-            await ask(ana, Join(room="#R"))
+            (a, b, c), (ana, _, cy) = await ana_bob_cy(ports)
             await barrier(ana, cy)
             await ask(cy, Join(room="#R"))
             assert await push(ana) == Joined(room="#R", user="Cy")
+            gus = await b.client()
+            assert (await gus.request(Nick(nick="Gus"))).code == 218
+            for x in (ana, cy):
+                assert await push(x) == Online(user="Gus")
             os.kill(programs[1].proc.pid, signal.SIGKILL)
             # Within ttl + heartbeat (2.75 s here), seen by both survivors.
             for x in (ana, cy):
                 assert await push(x) == Left(room="#R", user="Bob")
                 assert await push(x) == Offline(user="Bob")
+                assert await push(x) == Offline(user="Gus")
                 assert await ask(x, Who()) == "Ana Cy"
                 assert await ask(x, Who(room="#R")) == "Ana Cy"
+            # Their names are free: an account's and a guest's.
             again = await c.client()
             assert (await again.request(Login(user="bob", password=PW))).code == 214
             assert await push(ana) == Online(user="Bob")
+            guest = await a.client()
+            assert (await guest.request(Nick(nick="gus"))).code == 218
+            assert await push(ana) == Online(user="gus")
+            assert await push(cy) == Online(user="Bob")
+            assert await push(cy) == Online(user="gus")
+            for x in (ana, cy):
+                await quiet(x)
         finally:
-            for x in clients:
-                await x.close()
+            await At.close_all()
 
     run(redis_server, test)
 
@@ -161,18 +200,7 @@ def test_two_nodes_share_accounts_in_postgresql(
     tmp_path: Path,
 ) -> None:
     url = postgres_server.url.replace("postgres@", "postgres:s3cr3t@")
-    ports = []
-    for _ in range(2):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", url,
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-            *FAST_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 2, url)
 
     async def test(_url: str) -> None:
         a = await aio.Client.connect("127.0.0.1", ports[0])
@@ -202,18 +230,7 @@ def test_conformance_across_two_nodes(
 ) -> None:
     from libbatchat.conformance.cli import main as conformance
 
-    db = tmp_path / "accounts.db"
-    ports = []
-    for _ in range(2):
-        p = Program(
-            tmp_path,
-            "--port", "0",
-            "--db", str(db),
-            "--cluster", redis_server.url,
-            *CLUSTER_FLAGS,
-        )  # fmt: skip
-        programs.append(p)
-        ports.append(p.listening())
+    ports = nodes(redis_server, programs, tmp_path, 2, fast=False)
     code = conformance(
         [f"127.0.0.1:{ports[0]}", "--also", f"127.0.0.1:{ports[1]}", "-q"]
     )

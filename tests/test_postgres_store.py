@@ -61,7 +61,14 @@ def test_logins_in_flight_get_an_error_reply(
             aio.Client.connect("127.0.0.1", server.port) as c,
         ):
             assert (await c.request(Register(user="Ana", password=pw))).code == 213
-            postgres_server.stop()
+            # A login held up in the database (its table locked) when the
+            # database stops: it is answered, with ERRO-710.
+            lock = await asyncio.to_thread(psycopg.connect, postgres_server.url)
+            lock.execute("LOCK TABLE batchat_accounts IN ACCESS EXCLUSIVE MODE")
+            in_flight = c.submit(Login(user="Ana", password=pw))
+            await asyncio.to_thread(postgres_server.stop)
+            assert (await in_flight).code == 710
+            lock.close()
             assert (await c.request(Login(user="Ana", password=pw))).code == 710
             assert (await c.request(Register(user="Bo", password=pw))).code == 710
             postgres_server.start()
