@@ -207,6 +207,9 @@ class RedisBus:
 
     async def _recovered(self) -> None:
         log.warning("Redis is back: resynchronizing node %s", self.node)
+        # Idle pooled connections may be to the Redis that went away: drop
+        # them, or the first command on each fails and Redis seems lost again.
+        await self._redis.connection_pool.disconnect(inuse_connections=False)
         # Names released while Redis was away may still be ours there: drop
         # them all; the core claims again those still online.
         await self._drop(keys=[self._nodes], args=[self.prefix, self.node, "0"])
