@@ -12,9 +12,10 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, KeysView
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
@@ -112,6 +113,12 @@ _DELIVERED = Reply(code=SENT, text="delivered")
 # line earned.
 _Item = Command | Reply
 
+# Shared by every session that has none of its own: most sessions of a big
+# server are in no room and have no verbs to use before logging in, and an
+# empty dict or frozenset each would cost 64 and 216 bytes per connection.
+_NO_ROOMS: Mapping[str, None] = MappingProxyType({})
+_NO_VERBS: frozenset[str] = frozenset()
+
 
 class Session:
     """One connection. Adapters use ``id``, ``peer``, ``name``, ``connection``,
@@ -176,15 +183,16 @@ class Session:
         self.keepalive = codec is None or codec.keepalive
         self.segmented = codec is not None and codec.segmented
         # Verbs its dialect may use before logging in (Chat Socket lists rooms).
-        self.open_verbs = frozenset() if codec is None else codec.open_verbs
+        self.open_verbs = _NO_VERBS if codec is None else codec.open_verbs
         self.open = True
         self._key = ""
         self._name = ""
         self._skeleton = ""
         self._account = False
         # JOINED lines for the rooms a takeover moved here, sent after PASS-214.
-        self._moved: list[Joined] = []
-        self._rooms: dict[str, None] = {}
+        self._moved: Sequence[Joined] = ()
+        # A dict of its own once it joins a room (see _join and _leave).
+        self._rooms: Mapping[str, None] = _NO_ROOMS
         self._backlog: Fifo[tuple[_Item, int]] = Fifo()
         self._backlog_bytes = 0
         self._job: Job | None = None
@@ -193,12 +201,10 @@ class Session:
         # When this session's pending ENTRAR started counting as an attempt.
         self._attempt: float | None = None
         self._bucket = TokenBucket(limits.burst, limits.rate, now)
-        self._failed_logins = SlidingWindow(limits.login_attempts, limits.login_window)
-        self._send_queue = SendQueueGuard(
-            limits.send_queue_hard,
-            limits.send_queue_soft,
-            limits.send_queue_soft_seconds,
-        )
+        # Made on the first ENTRAR, and dropped once it holds no failure.
+        self._failed_logins: SlidingWindow | None = None
+        # Only while its unsent bytes are over the soft limit (send_queue()).
+        self._send_queue: SendQueueGuard | None = None
         self._connected_at = now
         self._last_rx = now
         self._pinged = False
@@ -210,6 +216,11 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.peer} {self.name or '-'}>"
+
+    def __lt__(self, other: Session) -> bool:
+        # Breaks ties between equal deadlines in the core's timer heap, so an
+        # entry is (when, session): no sequence number per entry.
+        return self.id < other.id
 
 
 @dataclass(frozen=True)
@@ -291,8 +302,7 @@ class ServerCore:
         self._looks: dict[str, Session] = {}
         self._per_ip = ConnectionCounter(lim.max_per_ip, lim.exempt_loopback)
         self._ip_failures = KeyedWindows(lim.ip_login_attempts, lim.ip_login_window)
-        self._heap: list[tuple[float, int, Session]] = []
-        self._seq = itertools.count()
+        self._heap: list[tuple[float, Session]] = []
         self._ids = itertools.count(1)
         self.connections_total = 0
         self.messages_total = 0
@@ -435,7 +445,7 @@ class ServerCore:
             self._reply(session, reply, out)
         for joined in session._moved:
             self._send(session, joined, out)
-        session._moved.clear()
+        session._moved = ()
         self._pump(session, now, out)
         self._settle(session, now, out)
         return out
@@ -450,9 +460,15 @@ class ServerCore:
         if not session.open:
             return out
         now = self._clock()
-        if session._send_queue.update(queued, now):
+        lim = self.limits
+        guard = session._send_queue or SendQueueGuard(
+            lim.send_queue_hard, lim.send_queue_soft, lim.send_queue_soft_seconds
+        )
+        if guard.update(queued, now):
             self._close(session, "send-queue", "you read too slowly", out)
         else:
+            # Kept only while it times something: most readers keep up.
+            session._send_queue = guard if guard.over_since is not None else None
             self._settle(session, now, out)
         return out
 
@@ -461,7 +477,7 @@ class ServerCore:
         now = self._clock()
         heap = self._heap
         while heap and heap[0][0] <= now:
-            when, _, session = heapq.heappop(heap)
+            when, session = heapq.heappop(heap)
             if not session.open or when != session._scheduled:
                 continue
             session._scheduled = None
@@ -473,7 +489,7 @@ class ServerCore:
         now = self._clock()
         heap = self._heap
         while heap:
-            when, _, session = heap[0]
+            when, session = heap[0]
             heapq.heappop(heap)
             if not session.open or when != session._scheduled:
                 continue
@@ -684,11 +700,17 @@ class ServerCore:
         while the first were still hashing (issue 7, row 4).
         """
         key = address_key(session.peer)
+        window = session._failed_logins
         if not (
-            session._failed_logins.allowed(now) and self._ip_failures.allowed(key, now)
+            (window is None or window.allowed(now))
+            and self._ip_failures.allowed(key, now)
         ):
             return False
-        session._failed_logins.record(now)
+        if window is None:
+            lim = self.limits
+            window = SlidingWindow(lim.login_attempts, lim.login_window)
+            session._failed_logins = window
+        window.record(now)
         self._ip_failures.record(key, now)
         session._attempt = now
         return True
@@ -702,7 +724,11 @@ class ServerCore:
         if result is None:
             log.warning("failed login for %s from %s", cmd.user, session.peer)
             return
-        session._failed_logins.forget(stamp)
+        window = session._failed_logins
+        assert window is not None  # _attempt_start() made it
+        window.forget(stamp)
+        if not window:
+            session._failed_logins = None
         self._ip_failures.forget(address_key(session.peer), stamp)
 
     def _logged_in(
@@ -812,12 +838,14 @@ class ServerCore:
         session.name, session._name = old.name, old._name
         session._key, session._skeleton = old._key, old._skeleton
         session._account = True
-        session._rooms, old._rooms = old._rooms, {}
+        session._rooms, old._rooms = old._rooms, _NO_ROOMS
+        moved = []
         for key in session._rooms:
             room = self._rooms[key]
             del room.members[old]
             room.members[session] = None
-            session._moved.append(Joined(room=room.display, user=old._name))
+            moved.append(Joined(room=room.display, user=old._name))
+        session._moved = moved
         self._online[session._key] = session
         self._looks[session._skeleton] = session
         old.name = None  # so ending it tells no one
@@ -923,7 +951,10 @@ class ServerCore:
         if session not in room.members:
             self._push(Joined, room.members, out, room=room.display, user=session._name)
             room.members[session] = None
-            session._rooms[key] = None
+            rooms = session._rooms
+            if not isinstance(rooms, dict):
+                rooms = session._rooms = {}
+            rooms[key] = None
             if self.cluster is not None:
                 self.cluster.joined(room.display, session)
             log.info("%s joined %s", session._name, room.display)
@@ -1029,8 +1060,11 @@ class ServerCore:
 
     def _enter(self, session: Session, name: str, kind: str, out: Output) -> None:
         session.name = session._name = name
-        session._key = fold(name)
-        session._skeleton = skeleton(name)
+        # Most names are their own key and skeleton: one string then, not
+        # three equal ones per session.
+        key, look = fold(name), skeleton(name)
+        session._key = key = name if key == name else key
+        session._skeleton = key if look == key else look
         session._account = kind == "account"
         if len(self._online) < self.limits.presence_all:
             told: Iterable[Session] = self._online.values()
@@ -1048,7 +1082,11 @@ class ServerCore:
     def _leave(self, session: Session, key: str, out: Output) -> None:
         room = self._rooms[key]
         del room.members[session]
-        del session._rooms[key]
+        rooms = session._rooms
+        assert isinstance(rooms, dict)  # _join() made it
+        del rooms[key]
+        if not rooms:
+            session._rooms = _NO_ROOMS
         if room.members:
             self._push(Left, room.members, out, room=room.display, user=session._name)
         else:
@@ -1135,7 +1173,8 @@ class ServerCore:
 
     def _timers(self, session: Session, now: float, out: Output) -> None:
         lim = self.limits
-        if session._send_queue.expired(now):
+        guard = session._send_queue
+        if guard is not None and guard.expired(now):
             self._close(session, "send-queue", "you read too slowly", out)
             return
         if session.name is None and now >= session._connected_at + lim.login_timeout:
@@ -1173,7 +1212,8 @@ class ServerCore:
             when = min(when, session._connected_at + lim.login_timeout)
         if session._waiting_since is not None:
             when = min(when, session._waiting_since + PATIENCE)
-        soft = session._send_queue.deadline
+        guard = session._send_queue
+        soft = guard.deadline if guard is not None else None
         if soft is not None:
             when = min(when, soft)
         if session._backlog and session._job is None:
@@ -1186,7 +1226,7 @@ class ServerCore:
         when = self._deadline(session, now)
         if session._scheduled is None or when < session._scheduled:
             session._scheduled = when
-            heapq.heappush(self._heap, (when, next(self._seq), session))
+            heapq.heappush(self._heap, (when, session))
 
     def _settle(self, session: Session, now: float, out: Output) -> None:
         """After any change to ``session``: flow control and its next timer."""

@@ -99,8 +99,14 @@ class QueueMeter:
     __slots__ = ("floor", "reported")
 
     def __init__(self, soft_limit: int) -> None:
-        self.floor = soft_limit // 4
+        self.floor = self.floor_of(soft_limit)
         self.reported = 0
+
+    @staticmethod
+    def floor_of(soft_limit: int) -> int:
+        """The floor of a meter for ``soft_limit``: below it, and below it
+        since the last report, no count is due."""
+        return soft_limit // 4
 
     def due(self, queued: int) -> bool:
         if queued == self.reported:

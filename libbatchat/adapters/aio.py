@@ -107,9 +107,11 @@ class _ServerProtocol(asyncio.BufferedProtocol):
     # Slots (asyncio's protocol classes have them too): one of these per
     # connection, and a server holds tens of thousands.
     __slots__ = (
+        "_abort",
+        "_lost",
         "closing",
         "dialect",
-        "lost",
+        "gone",
         "meter",
         "refused",
         "server",
@@ -123,7 +125,9 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.dialect = dialect
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
-        self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Made once its unsent bytes first reach the meter's floor: below
+        # it a count is no news to the core, and most peers never get there.
+        self.meter: QueueMeter | None = None
         # Lines for this peer not yet handed to the transport: the server
         # joins them into one write per loop iteration (see Server._flush).
         # None, not an empty list, while there are none: that is most of the
@@ -131,7 +135,12 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.unsent: list[bytes] | None = None
         self.closing = False
         self.refused = False
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.gone = False  # connection_lost() was called
+        # The future when_lost() hands out, made on demand: a future per
+        # connection would cost more than this whole object.
+        self._lost: asyncio.Future[None] | None = None
+        # What aborts the transport once the grace of close() runs out.
+        self._abort: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's transports for accepted
@@ -171,8 +180,12 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
+        self.gone = True
+        if self._abort is not None:
+            self._abort.cancel()
+            self._abort = None
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         self.unsent = None
         if self.session is None:
             return
@@ -180,6 +193,14 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.server.protocols.pop(session, None)
         log.debug("transport closed %s (session %d)", session.peer, session.id)
         self.server.apply(self.server.core.disconnect(session))
+
+    def when_lost(self) -> asyncio.Future[None]:
+        """A future done once the transport is gone."""
+        if self._lost is None:
+            self._lost = asyncio.get_running_loop().create_future()
+            if self.gone:
+                self._lost.set_result(None)
+        return self._lost
 
     def pause_writing(self) -> None:
         self.report_queue()
@@ -207,7 +228,12 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         if self.session is None or self.transport is None or self.closing:
             return
         queued = self.transport.get_write_buffer_size()
-        if self.meter.due(queued):
+        meter = self.meter
+        if meter is None:
+            if queued < self.server.queue_floor:
+                return
+            meter = self.meter = QueueMeter(self.server.limits.send_queue_soft)
+        if meter.due(queued):
             self.server.apply(self.server.core.send_queue(self.session, queued))
 
     def close(self) -> None:
@@ -249,8 +275,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
             # output, and that is as graceful as it gets.
             transport.close()
             grace = self.server.close_grace
-        handle = asyncio.get_running_loop().call_later(grace, transport.abort)
-        self.lost.add_done_callback(lambda _: handle.cancel())
+        self._abort = asyncio.get_running_loop().call_later(grace, transport.abort)
 
     def lose(self) -> None:
         """The transport died under us: the session ends now, not next turn.
@@ -303,6 +328,8 @@ class Server:
         # Called after every apply(): a cluster bus carries the outbox then.
         self.on_applied: Callable[[], None] | None = None
         self.limits = self.core.limits
+        # Below this many unsent bytes a connection needs no QueueMeter.
+        self.queue_floor = QueueMeter.floor_of(self.limits.send_queue_soft)
         self.protocols: dict[Session, _ServerProtocol] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="batchat-job"
@@ -659,7 +686,7 @@ class Server:
         while self._jobs and loop.time() < give_up:
             await asyncio.wait(set(self._jobs), timeout=give_up - loop.time())
         self.apply(self.core.shutdown(text))
-        lost = [p.lost for p in self.protocols.values()]
+        lost = [p.when_lost() for p in self.protocols.values()]
         if lost:
             await asyncio.wait(lost, timeout=SHUTDOWN_GRACE)
         for proto in list(self.protocols.values()):
