@@ -62,24 +62,39 @@ class Connection:
             max_line = max_unterminated = CLIENT_MAX_LINE
         self._buffer = LineBuffer(max_line, max_unterminated)
         # A slot per reply owed; None is a bad line the server answers with a
-        # line-level code (protocol.md 6.2).
-        self._fifo: Fifo[Command | None] = Fifo()
+        # line-level code (protocol.md 6.2). No Fifo while none is owed, as
+        # between commands: a server holds one Connection per idle client.
+        self._fifo: Fifo[Command | None] | None = None
         self._eof = False
         self._error: RemoteProtocolError | None = None
 
     @property
     def pending(self) -> tuple[Command, ...]:
         """The commands awaiting their reply, oldest first."""
-        return tuple(c for c in self._fifo if c is not None)
+        return tuple(c for c in self._fifo or () if c is not None)
 
     @property
     def awaiting(self) -> int:
         """Replies still owed, bad lines included."""
-        return len(self._fifo)
+        return len(self._fifo or ())
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+    def _owe(self, item: Command | None) -> None:
+        """One more reply is owed, for ``item`` (None: a bad line)."""
+        if self._fifo is None:
+            self._fifo = Fifo()
+        self._fifo.append(item)
+
+    def _paid(self) -> None:
+        """The oldest reply owed went out or came in."""
+        fifo = self._fifo
+        assert fifo is not None  # the callers checked that one is owed
+        fifo.popleft()
+        if not fifo:
+            self._fifo = None
 
     def _move(self, event: Event) -> None:
         self.state = _state.next_state(self.state, event)
@@ -127,7 +142,7 @@ class Connection:
         if raw is TOO_LONG:
             # Only a server's buffer can report this: a client's two limits
             # are equal, so any overlong server line is fatal instead.
-            self._fifo.append(None)
+            self._owe(None)
             raise RemoteProtocolError(
                 "line too long", reply_hint=Reply(code=707, text="line too long")
             )
@@ -138,7 +153,7 @@ class Connection:
                 raise RemoteProtocolError(
                     "server line is not UTF-8", fatal=True
                 ) from None
-            self._fifo.append(None)
+            self._owe(None)
             raise RemoteProtocolError(
                 "line is not UTF-8",
                 reply_hint=Reply(code=708, text="line is not valid UTF-8"),
@@ -153,10 +168,10 @@ class Connection:
         try:
             command = _grammar.parse_command(line)
         except RemoteProtocolError:
-            self._fifo.append(None)
+            self._owe(None)
             raise
         if command.spec().has_reply:
-            self._fifo.append(command)
+            self._owe(command)
         self._move(command)
         return command
 
@@ -186,7 +201,7 @@ class Connection:
             raise RemoteProtocolError(
                 f"{reply.tag}-{reply.code} cannot answer {head.VERB}", fatal=True
             )
-        self._fifo.popleft()
+        self._paid()
         return Reply(code=reply.code, text=reply.text, command=head)
 
     # -- sending ---------------------------------------------------------------
@@ -209,9 +224,9 @@ class Connection:
                 f"{self.greeting.max_line}"
             )
         if isinstance(event, Command) and event.spec().has_reply:
-            self._fifo.append(event)
+            self._owe(event)
         elif isinstance(event, Reply):
-            self._fifo.popleft()
+            self._paid()
         elif isinstance(event, Greeting):
             self.greeting = event
         self._move(event)

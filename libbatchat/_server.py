@@ -193,7 +193,8 @@ class Session:
         self._moved: Sequence[Joined] = ()
         # A dict of its own once it joins a room (see _join and _leave).
         self._rooms: Mapping[str, None] = _NO_ROOMS
-        self._backlog: Fifo[tuple[_Item, int]] = Fifo()
+        # Lines read but not yet carried out; None while there are none.
+        self._backlog: Fifo[tuple[_Item, int]] | None = None
         self._backlog_bytes = 0
         self._job: Job | None = None
         self._job_command: Command | None = None
@@ -557,6 +558,8 @@ class ServerCore:
                 assert isinstance(event, Command)
                 item = event
             size = max(0, before - conn.buffered)
+            if session._backlog is None:
+                session._backlog = Fifo()
             session._backlog.append((item, size))
             session._backlog_bytes += size
 
@@ -577,6 +580,8 @@ class ServerCore:
             backlog.popleft()
             session._backlog_bytes -= size
             self._process(session, item, now, out)
+        if session._backlog is not None and not session._backlog:
+            session._backlog = None
 
     def _process(self, session: Session, item: _Item, now: float, out: Output) -> None:
         if session.name is None:

@@ -62,7 +62,7 @@ class Client:
                 # A line-level error reply may answer a PING's slot.
                 expected = Ping()
             if expected.spec().has_reply:
-                self.conn._fifo.append(expected)
+                self.conn._owe(expected)
         self.net.apply(self.net.core.receive(self.session, data))
 
     def ask(self, command: Command) -> Reply:
