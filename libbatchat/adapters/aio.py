@@ -156,9 +156,11 @@ class _ServerProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         # Once closing, input is read and dropped (see close()).
-        if self.session is not None and not self.closing:
-            data = bytes(self.server.read_buffer[:nbytes])
-            self.server.apply(self.server.core.receive(self.session, data))
+        session = self.session
+        if session is not None and not self.closing:
+            server = self.server
+            data = server.read_buffer[:nbytes].tobytes()
+            server.apply(server.core.receive(session, data))
 
     def eof_received(self) -> bool:
         if self.closing:
