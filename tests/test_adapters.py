@@ -314,6 +314,36 @@ def test_many_clients_at_once(serve: Serve) -> None:
         assert texts == {f"from u{j}" for j in range(50) if j != i}
 
 
+def test_bursts_from_several_senders_arrive_whole_and_in_order(serve: Serve) -> None:
+    # Each sender writes 150 lines at once, so the server reads them in
+    # several reads over several loop iterations, and the asyncio adapter
+    # gathers what those produce for one peer into one write: nothing may
+    # be lost, doubled or reordered on the way, replies included.
+    server = serve()
+    clients = [server.raw() for _ in range(4)]
+    for i, raw in enumerate(clients):
+        raw.send(Nick(nick=f"s{i}"))
+        raw.wait_for(lambda e: isinstance(e, Reply))
+    count = 150
+    for i, raw in enumerate(clients):
+        raw.send(*(Chat(target="*", text=f"s{i} {n}") for n in range(count)))
+    for i, raw in enumerate(clients):
+        replies: list[int] = []
+        texts: dict[str, list[str]] = {f"s{j}": [] for j in range(4) if j != i}
+        for _ in range(100_000):
+            if len(replies) == count and all(len(t) == count for t in texts.values()):
+                break
+            event = raw.next_event()
+            assert event is not None, "connection ended early"
+            if isinstance(event, Reply):
+                replies.append(event.code)
+            elif isinstance(event, Message):
+                texts[event.sender].append(event.text)
+        assert replies == [215] * count
+        for sender, got in texts.items():
+            assert got == [f"{sender} {n}" for n in range(count)]
+
+
 def test_slow_reader_is_closed_others_keep_receiving(serve: Serve) -> None:
     limits = fast(
         send_queue_hard=64 << 10, send_queue_soft=32 << 10, send_queue_soft_seconds=60
