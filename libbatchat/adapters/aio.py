@@ -628,8 +628,11 @@ class Server:
             else:
                 proto.write_many(unsent)
             # The meter's question, asked here without two calls per write:
-            # most writes leave nothing queued, with nothing reported.
-            if transport.get_write_buffer_size() != proto.meter.reported:
+            # most writes leave nothing queued, with nothing reported (and
+            # no meter made: it comes with the first count worth one).
+            meter = proto.meter
+            reported = 0 if meter is None else meter.reported
+            if transport.get_write_buffer_size() != reported:
                 proto.report_queue()
 
     def _start_job(self, job: Job) -> None:
