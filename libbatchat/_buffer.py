@@ -51,20 +51,22 @@ class LineBuffer:
 
     def next_line(self) -> bytes | Literal[Mark.TOO_LONG] | None:
         """The next line without its LF (or CRLF), TOO_LONG, or None for more."""
-        end = self._data.find(b"\n", self._scanned, self.max_unterminated)
+        data = self._data
+        end = data.find(b"\n", self._scanned, self.max_unterminated)
         if end < 0:
-            if len(self._data) >= self.max_unterminated:
+            if len(data) >= self.max_unterminated:
                 raise RemoteProtocolError(
                     f"{self.max_unterminated} bytes without a line end",
                     fatal=True,
                     reason="line-too-long",
                 )
-            self._scanned = len(self._data)
+            self._scanned = len(data)
             return None
         self._scanned = 0
-        if end + 1 > self.max_line:
-            del self._data[: end + 1]
+        if end >= self.max_line:
+            del data[: end + 1]
             return TOO_LONG
-        line = bytes(self._data[:end])
-        del self._data[: end + 1]
-        return line[:-1] if line.endswith(b"\r") else line
+        # One copy: the line without its CR, if it has one.
+        line = bytes(data[: end - 1 if end and data[end - 1] == 13 else end])
+        del data[: end + 1]
+        return line

@@ -28,6 +28,10 @@ class Kind(enum.Enum):
     REASON = "reason"  # a lowercase word with '-', e.g. 'ping-timeout'
     TIME = "time"  # UTC timestamp, ISO 8601 with milliseconds and 'Z'
 
+    # Members are singletons, so identity hashes them, in C; Enum's own
+    # __hash__ is a Python call, paid on every check of every argument.
+    __hash__ = object.__hash__
+
 
 @dataclass(frozen=True, slots=True)
 class Arg:
@@ -302,9 +306,18 @@ CLOSE_REASONS: dict[str, str] = {
 }
 
 
+def _allowed(verb: Verb) -> frozenset[int]:
+    return frozenset(verb.replies) | frozenset(LINE_CODES)
+
+
+# Asked for every reply a server sends or a client reads: built once.
+_ALLOWED = {v.verb: _allowed(v) for v in _VERBS}
+
+
 def allowed_codes(verb: Verb) -> frozenset[int]:
     """Every code a reply to ``verb`` may carry."""
-    return frozenset(verb.replies) | frozenset(LINE_CODES)
+    found = _ALLOWED.get(verb.verb)
+    return found if found is not None and VERBS[verb.verb] is verb else _allowed(verb)
 
 
 # The limits the greeting advertises, in order: key, meaning.
