@@ -39,6 +39,10 @@ _LIMITS = Limits(
 )
 
 
+# The runner's texts carry a send time in ns; so do these, for the same length.
+_NS = 1764590000000000000
+
+
 def _log_in(core: ServerCore, name: str) -> Session:
     session, _ = core.connect(f"127.0.0.1:{40000 + len(core.sessions)}")
     out = core.receive(session, f"APELIDO {name}\n".encode())
@@ -85,7 +89,7 @@ def dm_case(count: int) -> tuple[ServerCore, Callable[[], None]]:
     core = ServerCore(limits=_LIMITS)
     ana = _log_in(core, "ana")
     _log_in(core, "bruno")
-    lines = [f"CHAT bruno x ana {i} 1764590000000000000\n".encode() for i in range(count)]
+    lines = [f"CHAT bruno x ana {i} {_NS}\n".encode() for i in range(count)]
     return core, _drive(core, ana, lines, expect=2)
 
 
@@ -94,7 +98,7 @@ def room_case(members: int, count: int) -> tuple[ServerCore, Callable[[], None]]
     sessions = [_log_in(core, f"u{i}") for i in range(members)]
     for session in sessions:
         _finish(core, core.receive(session, b"JUNTAR #sala\n"))
-    lines = [f"CHAT #sala x u0 {i} 1764590000000000000\n".encode() for i in range(count)]
+    lines = [f"CHAT #sala x u0 {i} {_NS}\n".encode() for i in range(count)]
     return core, _drive(core, sessions[0], lines, expect=members)
 
 

@@ -1178,16 +1178,14 @@ class ServerCore:
         self._pump(session, now, out)
 
     def _deadline(self, session: Session, now: float) -> float:
-        # Worked out after every call into the core: plain comparisons, not
-        # min(), which is a call.
+        # Worked out after every call into the core: the common cases are
+        # plain comparisons, not min(), which is a call.
         lim = self.limits
         when = session._last_rx + (
             lim.ping_timeout if session._pinged else lim.ping_interval
         )
         if session.name is None:
-            login = session._connected_at + lim.login_timeout
-            if login < when:
-                when = login
+            when = min(when, session._connected_at + lim.login_timeout)
         since = session._waiting_since
         if since is not None and since + PATIENCE < when:
             when = since + PATIENCE
@@ -1195,9 +1193,7 @@ class ServerCore:
         if soft is not None and soft < when:
             when = soft
         if session._backlog and session._job is None:
-            due = session._bucket.due(now)
-            if due < when:
-                when = due
+            when = min(when, session._bucket.due(now))
         return when
 
     def _schedule(self, session: Session, now: float) -> None:
