@@ -24,7 +24,7 @@ from ._events import (
 )
 from ._fifo import Fifo
 from ._state import State
-from ._table import LINE_CODES, allowed_codes
+from ._table import LINE_CODES
 
 # A client caps what it buffers of one server line; the spec sets no limit.
 CLIENT_MAX_LINE = 1 << 20
@@ -189,7 +189,7 @@ class Connection:
             )
         head = self._fifo.peek()
         assert head is not None  # a client only queues commands it sent
-        if reply.code not in allowed_codes(head.spec()):
+        if reply.code not in head.ALLOWED:
             raise RemoteProtocolError(
                 f"{reply.tag}-{reply.code} cannot answer {head.VERB}", fatal=True
             )
@@ -243,7 +243,7 @@ class Connection:
             if not self._fifo:
                 raise LocalProtocolError("no command is waiting for a reply")
             head = self._fifo.peek()
-            allowed = LINE_CODES if head is None else allowed_codes(head.SPEC)
+            allowed = LINE_CODES if head is None else head.ALLOWED
             if event.code not in allowed:
                 what = "a bad line" if head is None else head.VERB
                 raise LocalProtocolError(f"{event.code} cannot answer {what}")

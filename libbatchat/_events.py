@@ -9,14 +9,24 @@ invalid event cannot exist: building one raises ``LocalProtocolError``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import ClassVar, TypeVar
 
 from . import _names
 from ._errors import LocalProtocolError
-from ._table import CODES, PROTOCOL_VERSION, PUSHES, VERBS, Arg, Code, Kind, Verb
+from ._table import (
+    CODES,
+    PROTOCOL_VERSION,
+    PUSHES,
+    VERBS,
+    Arg,
+    Code,
+    Kind,
+    Verb,
+    allowed_codes,
+)
 
 
 def _validate(
@@ -46,8 +56,10 @@ class Command(Event):
     """A line a client sends; ``VERB`` names its row in the protocol table."""
 
     VERB: ClassVar[str]
-    # VERBS[VERB], set below for each command class: read for every line.
+    # VERBS[VERB] and allowed_codes() of it, set below for each command
+    # class: read for every line.
     SPEC: ClassVar[Verb]
+    ALLOWED: ClassVar[frozenset[int]]
 
     def __post_init__(self) -> None:
         _validate(self, self.spec().args)
@@ -85,6 +97,15 @@ def parsed(cls: type[C], values: Mapping[str, object]) -> C:
     """
     event = object.__new__(cls)
     _validate(event, cls.SPEC.args, values)
+    return event
+
+
+def plain(cls: type[C], values: Iterable[tuple[str, str | None]]) -> C:
+    """A ``cls`` of ``values`` that already match their kinds' ``PLAIN``
+    patterns (so its checks would pass them unchanged): nothing to check."""
+    event = object.__new__(cls)
+    for name, value in values:
+        object.__setattr__(event, name, value)
     return event
 
 
@@ -359,6 +380,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
 }
 for _verb, _cls in COMMAND_TYPES.items():
     _cls.SPEC = VERBS[_verb]
+    _cls.ALLOWED = allowed_codes(_cls.SPEC)
 
 PUSH_TYPES: dict[str, type[Push]] = {
     cls.WORD: cls

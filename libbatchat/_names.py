@@ -27,6 +27,26 @@ _TOKEN_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\s]")
 _ASCII_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_NAME}}}")
 
 
+# For each kind, a pattern every match of which its check accepts as it is
+# (tests/test_names.py checks that on random text): plain ASCII names, text
+# without control characters. The parser takes such arguments as they come;
+# anything else goes through the checks (and gets their error messages).
+_PLAIN_NAME = _ASCII_NAME.pattern
+PLAIN: dict[Kind, str] = {
+    Kind.NAME: _PLAIN_NAME,
+    Kind.ROOM: "#" + _PLAIN_NAME,
+    Kind.TARGET: rf"\*|#?{_PLAIN_NAME}",
+    Kind.ADDRESS: rf"[@*]|#{_PLAIN_NAME}",
+    Kind.SCOPE: rf"\*|#{_PLAIN_NAME}",
+    # Lone surrogates (which no decoded line holds) are not plain: a str can
+    # hold them, the wire cannot.
+    Kind.PASSWORD: rf"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{{1,{MAX_PASSWORD}}}",
+    Kind.TEXT: r"[^\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]+",
+    Kind.TOKEN: rf"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\s]{{1,{MAX_TOKEN}}}",
+    Kind.REASON: _REASON.pattern,
+}
+
+
 def fold(name: str) -> str:
     """The key names compare by: NFC, then case-folded."""
     return unicodedata.normalize("NFC", name).casefold()

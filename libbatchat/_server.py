@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ._accounts import AccountStore, MemoryStore, dummy_record, hash_password
@@ -915,7 +916,8 @@ class ServerCore:
             data = line(
                 Message.WORD, session._name, address, self._stamp(stamp), cmd.text
             )
-            out.sends.extend([(recipient, data) for recipient in recipients])
+            # zip() pairs them in C: no comprehension frame, per DM or room.
+            out.sends.extend(zip(recipients, repeat(data)))
         self.messages_total += 1
         if self.cluster is not None and (address != "@" or not recipients):
             self.cluster.relay(target, session._name, address, stamp, cmd.text)
@@ -1136,7 +1138,8 @@ class ServerCore:
             deliver(out.sends, kind(**values), recipients)
         else:
             data = line(kind.WORD, *values.values())
-            out.sends.extend([(recipient, data) for recipient in recipients])
+            # zip() pairs them in C: no comprehension frame, per DM or room.
+            out.sends.extend(zip(recipients, repeat(data)))
 
     def _send(self, session: Session, event: Event, out: Output) -> None:
         data = session.connection.send(event)

@@ -306,18 +306,9 @@ CLOSE_REASONS: dict[str, str] = {
 }
 
 
-def _allowed(verb: Verb) -> frozenset[int]:
-    return frozenset(verb.replies) | frozenset(LINE_CODES)
-
-
-# Asked for every reply a server sends or a client reads: built once.
-_ALLOWED = {v.verb: _allowed(v) for v in _VERBS}
-
-
 def allowed_codes(verb: Verb) -> frozenset[int]:
     """Every code a reply to ``verb`` may carry."""
-    found = _ALLOWED.get(verb.verb)
-    return found if found is not None and VERBS[verb.verb] is verb else _allowed(verb)
+    return frozenset(verb.replies) | frozenset(LINE_CODES)
 
 
 # The limits the greeting advertises, in order: key, meaning.
