@@ -192,8 +192,11 @@ class WallFormatter:
         # Rounded as datetime.fromtimestamp rounds: the fraction alone.
         frac, whole = math.modf(t)
         micro = round(frac * 1_000_000)
-        second = int(whole) + micro // 1_000_000
-        micro %= 1_000_000
+        second = int(whole)
+        if not 0 <= micro < 1_000_000:
+            # Rounded up to the next second (or t < 0): carry it over.
+            second += micro // 1_000_000
+            micro %= 1_000_000
         if second != self._second:
             self._second = second
             stamp = datetime.fromtimestamp(second, UTC)

@@ -916,8 +916,11 @@ class ServerCore:
             data = line(
                 Message.WORD, session._name, address, self._stamp(stamp), cmd.text
             )
-            # zip() pairs them in C: no comprehension frame, per DM or room.
-            out.sends.extend(zip(recipients, repeat(data)))
+            if len(recipients) == 1:
+                out.sends.append((recipients[0], data))
+            else:
+                # zip() pairs them in C: no comprehension frame.
+                out.sends.extend(zip(recipients, repeat(data)))
         self.messages_total += 1
         if self.cluster is not None and (address != "@" or not recipients):
             self.cluster.relay(target, session._name, address, stamp, cmd.text)
