@@ -70,10 +70,13 @@ class LineBuffer:
             self._scanned = len(data)
             return None
         self._scanned = 0
-        line = bytes(data[:end]) if end < self.max_line else None
+        # One copy: the line without its CR, if it has one.
+        line = (
+            bytes(data[: end - 1 if end and data[end - 1] == 13 else end])
+            if end < self.max_line
+            else None
+        )
         del data[: end + 1]
         if not data:
             self._data = None
-        if line is None:
-            return TOO_LONG
-        return line[:-1] if line.endswith(b"\r") else line
+        return TOO_LONG if line is None else line

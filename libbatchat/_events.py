@@ -9,26 +9,40 @@ invalid event cannot exist: building one raises ``LocalProtocolError``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from . import _names
 from ._errors import LocalProtocolError
-from ._table import CODES, PROTOCOL_VERSION, PUSHES, VERBS, Arg, Code, Kind, Verb
+from ._table import (
+    CODES,
+    PROTOCOL_VERSION,
+    PUSHES,
+    VERBS,
+    Arg,
+    Code,
+    Kind,
+    Verb,
+    allowed_codes,
+)
 
 
-def _validate(event: Event, args: tuple[Arg, ...]) -> None:
+def _validate(
+    event: Event, args: tuple[Arg, ...], values: Mapping[str, object] | None = None
+) -> None:
+    """Check ``event``'s fields by their kinds (normalizing them); ``values``
+    gives them instead, for an event made without its constructor."""
     for arg in args:
-        value = getattr(event, arg.name)
-        if value is None and arg.optional:
-            continue
-        try:
-            value = _names.check(arg.kind, value)
-        except ValueError as exc:
-            raise LocalProtocolError(
-                f"{type(event).__name__}.{arg.name}: {exc}"
-            ) from None
+        value = getattr(event, arg.name) if values is None else values[arg.name]
+        if value is not None or not arg.optional:
+            try:
+                value = _names.check(arg.kind, value)
+            except ValueError as exc:
+                raise LocalProtocolError(
+                    f"{type(event).__name__}.{arg.name}: {exc}"
+                ) from None
         object.__setattr__(event, arg.name, value)
 
 
@@ -42,6 +56,10 @@ class Command(Event):
     """A line a client sends; ``VERB`` names its row in the protocol table."""
 
     VERB: ClassVar[str]
+    # VERBS[VERB] and allowed_codes() of it, set below for each command
+    # class: read for every line.
+    SPEC: ClassVar[Verb]
+    ALLOWED: ClassVar[frozenset[int]]
 
     def __post_init__(self) -> None:
         _validate(self, self.spec().args)
@@ -59,6 +77,36 @@ class Push(Event):
 
     def __post_init__(self) -> None:
         _validate(self, PUSHES[self.WORD].args)
+
+
+C = TypeVar("C", bound=Command)
+
+# Read for every reply built (an Enum member off its class costs a Python call).
+_TEXT = Kind.TEXT
+# The greeting (100) is not a reply.
+_REPLY_CODES = frozenset(CODES) - {100}
+
+
+def parsed(cls: type[C], values: Mapping[str, object]) -> C:
+    """A ``cls`` of ``values`` (one per argument), as the parser builds it.
+
+    The same checks as ``cls(**values)``, without the dataclass's keyword
+    __init__ and the extra calls around it: a server builds one per line.
+    Who's default (``room`` '*' when only ``after`` is given) needs no
+    applying: on the wire ``after`` cannot come without ``room``.
+    """
+    event = object.__new__(cls)
+    _validate(event, cls.SPEC.args, values)
+    return event
+
+
+def plain(cls: type[C], values: Iterable[tuple[str, str | None]]) -> C:
+    """A ``cls`` of ``values`` that already match their kinds' ``PLAIN``
+    patterns (so its checks would pass them unchanged): nothing to check."""
+    event = object.__new__(cls)
+    for name, value in values:
+        object.__setattr__(event, name, value)
+    return event
 
 
 # -- commands -----------------------------------------------------------------
@@ -220,11 +268,11 @@ class Reply(Event):
     command: Command | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.code not in CODES or self.code == 100:
+        if self.code not in _REPLY_CODES:
             raise LocalProtocolError(f"Reply.code: unknown reply code {self.code!r}")
         if self.text:
             try:
-                _names.check(Kind.TEXT, self.text)
+                _names.check(_TEXT, self.text)
             except ValueError as exc:
                 raise LocalProtocolError(f"Reply.text: {exc}") from None
 
@@ -330,6 +378,10 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         Pong,
     )
 }
+for _verb, _cls in COMMAND_TYPES.items():
+    _cls.SPEC = VERBS[_verb]
+    _cls.ALLOWED = allowed_codes(_cls.SPEC)
+
 PUSH_TYPES: dict[str, type[Push]] = {
     cls.WORD: cls
     for cls in (Message, Joined, Left, Online, Offline, ServerPing, Closing)

@@ -68,7 +68,8 @@ class Fifo(Generic[T]):
         return len(self._items or ()) - self._head
 
     def __bool__(self) -> bool:
-        return len(self._items or ()) > self._head
+        # Never an empty list: the last take, clear() and remove() give it back.
+        return self._items is not None
 
     def __iter__(self) -> Iterator[T]:
         return iter((self._items or [])[self._head :])

@@ -27,6 +27,26 @@ _TOKEN_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\s]")
 _ASCII_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_NAME}}}")
 
 
+# For each kind, a pattern every match of which its check accepts as it is
+# (tests/test_names.py checks that on random text): plain ASCII names, text
+# without control characters. The parser takes such arguments as they come;
+# anything else goes through the checks (and gets their error messages).
+_PLAIN_NAME = _ASCII_NAME.pattern
+PLAIN: dict[Kind, str] = {
+    Kind.NAME: _PLAIN_NAME,
+    Kind.ROOM: "#" + _PLAIN_NAME,
+    Kind.TARGET: rf"\*|#?{_PLAIN_NAME}",
+    Kind.ADDRESS: rf"[@*]|#{_PLAIN_NAME}",
+    Kind.SCOPE: rf"\*|#{_PLAIN_NAME}",
+    # Lone surrogates (which no decoded line holds) are not plain: a str can
+    # hold them, the wire cannot.
+    Kind.PASSWORD: rf"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{{1,{MAX_PASSWORD}}}",
+    Kind.TEXT: r"[^\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]+",
+    Kind.TOKEN: rf"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\s]{{1,{MAX_TOKEN}}}",
+    Kind.REASON: _REASON.pattern,
+}
+
+
 def fold(name: str) -> str:
     """The key names compare by: NFC, then case-folded."""
     return unicodedata.normalize("NFC", name).casefold()
@@ -115,9 +135,13 @@ _CHECKS: dict[Kind, Callable[[str], str]] = {
 }
 
 
+# Kind.TIME read off the class is a Python-level lookup in 3.11.
+_TIME_KIND = Kind.TIME
+
+
 def check(kind: Kind, value: object) -> object:
     """Return ``value`` normalized for ``kind``, or raise ValueError."""
-    if kind is Kind.TIME:
+    if kind is _TIME_KIND:
         return check_time(value)
     if not isinstance(value, str):
         raise ValueError(f"expected text, got {type(value).__name__}")
@@ -145,6 +169,10 @@ def format_time(value: datetime) -> str:
     return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{ms:03d}Z"
 
 
+# ".mmmZ" for each millisecond: a lookup instead of a format per message.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 class WallFormatter:
     """``format_time`` of a ``time.time()`` reading, cheaply.
 
@@ -164,13 +192,16 @@ class WallFormatter:
         # Rounded as datetime.fromtimestamp rounds: the fraction alone.
         frac, whole = math.modf(t)
         micro = round(frac * 1_000_000)
-        second = int(whole) + micro // 1_000_000
-        micro %= 1_000_000
+        second = int(whole)
+        if not 0 <= micro < 1_000_000:
+            # Rounded up to the next second (or t < 0): carry it over.
+            second += micro // 1_000_000
+            micro %= 1_000_000
         if second != self._second:
             self._second = second
             stamp = datetime.fromtimestamp(second, UTC)
             self._prefix = format_time(stamp)[:-5]
-        return f"{self._prefix}.{micro // 1000:03d}Z"
+        return self._prefix + _MILLIS[micro // 1000]
 
 
 def parse_time(text: str) -> datetime:

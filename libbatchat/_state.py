@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import enum
 
-from ._events import Closing, Command, ConnectionClosed, Event, Greeting, Reply
+from ._events import (
+    Closing,
+    Command,
+    ConnectionClosed,
+    Event,
+    Greeting,
+    Reply,
+)
+from ._table import CODES
 
 
 class State(enum.Enum):
@@ -19,6 +27,10 @@ class State(enum.Enum):
     LOGGED_IN = "LOGGED_IN"  # logged in with an account or as a guest
     QUITTING = "QUITTING"  # SAIR sent; waiting for PASS-217
     CLOSED = "CLOSED"  # nothing more crosses this connection
+
+    # As for _table.Kind: identity hashes a member in C, not in Python (a
+    # TRANSITIONS lookup for every event either side sends or reads).
+    __hash__ = object.__hash__
 
 
 # A trigger is "greeting", a command verb, a reply as TAG-NNN, "CLOSING"
@@ -46,19 +58,37 @@ TRANSITIONS: dict[State, dict[str, State]] = {
 COMMAND_STATES = frozenset({State.GREETING, State.ANONYMOUS, State.LOGGED_IN})
 
 
-def trigger(event: Event) -> str | None:
-    """The table key ``event`` is filed under, if it can change the state."""
-    if isinstance(event, Greeting):
+# Looked up for every event either side sends or reads, so the key is worked
+# out once per event class ("" for replies, whose code decides) and per code.
+_CLASS_KEYS: dict[type[Event], str | None] = {}
+_REPLY_KEYS = {code: f"{c.tag}-{code}" for code, c in CODES.items()}
+
+
+def _class_key(cls: type[Event]) -> str | None:
+    if issubclass(cls, Greeting):
         return "greeting"
-    if isinstance(event, Command):
-        return event.VERB
-    if isinstance(event, Reply):
-        return f"{event.tag}-{event.code}"
-    if isinstance(event, Closing):
+    if issubclass(cls, Command):
+        return cls.VERB
+    if issubclass(cls, Reply):
+        return ""
+    if issubclass(cls, Closing):
         return "CLOSING"
-    if isinstance(event, ConnectionClosed):
+    if issubclass(cls, ConnectionClosed):
         return "EOF"
     return None
+
+
+def trigger(event: Event) -> str | None:
+    """The table key ``event`` is filed under, if it can change the state."""
+    cls = type(event)
+    try:
+        key = _CLASS_KEYS[cls]
+    except KeyError:
+        key = _CLASS_KEYS[cls] = _class_key(cls)
+    if key == "":
+        assert isinstance(event, Reply)
+        return _REPLY_KEYS[event.code]
+    return key
 
 
 def next_state(state: State, event: Event) -> State:

@@ -21,6 +21,7 @@ from libbatchat._table import (
     SPELLINGS,
     VERBS,
     Code,
+    Kind,
     allowed_codes,
 )
 
@@ -191,3 +192,10 @@ def test_limits_accept_booleans_and_custom_values() -> None:
     limits = _config.Limits(exempt_loopback=False, max_line=100)
     assert not limits.exempt_loopback
     assert limits.max_line == 100
+
+
+def test_no_command_takes_a_time() -> None:
+    # parse_command hands _split()'s strings straight to the event: a time
+    # argument would need _build()'s parse_time first.
+    for verb in VERBS.values():
+        assert all(arg.kind is not Kind.TIME for arg in verb.args), verb.verb
