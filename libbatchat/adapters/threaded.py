@@ -402,6 +402,7 @@ class Server:
         self._timer_wake: float | None = None
         self._conns: dict[Session, _Conn] = {}
         self._dirty: list[_Conn] = []
+        self._flushing = False  # a thread is in _flush (core lock guards)
         self._all_conns: set[_Conn] = set()
         self._closing_conns: set[_Conn] = set()
         self._executor = ThreadPoolExecutor(
@@ -494,8 +495,7 @@ class Server:
         with self.lock:
             self.apply(method(*args, **kwargs))
             dirty = self._take_dirty()
-        for conn in dirty:
-            conn.flush()
+        self._flush(dirty)
 
     def report(self, conn: _Conn) -> None:
         """Tell the core how many bytes ``conn`` has waiting, if it matters."""
@@ -507,17 +507,39 @@ class Server:
                 return
             self.apply(self.core.send_queue(session, conn.queued))
             dirty = self._take_dirty()
-        for other in dirty:
-            other.flush()
+        self._flush(dirty)
 
     def _take_dirty(self) -> list[_Conn]:
-        # The connections output was queued for since the last call (core
-        # lock held); whoever takes them sends after letting go of the lock.
+        """The connections output was queued for, for the caller to
+        ``_flush`` after letting go of the core lock (which it holds now);
+        none while another thread is flushing, which takes them too."""
+        if self._flushing:
+            return []
         dirty = self._dirty
-        self._dirty = []
-        for conn in dirty:
-            conn.dirty = False
+        if dirty:
+            self._flushing = True
+            self._dirty = []
+            for conn in dirty:
+                conn.dirty = False
         return dirty
+
+    def _flush(self, dirty: list[_Conn]) -> None:
+        # One thread flushes at a time, and keeps at it while other threads
+        # queue more: every send() gives up the GIL, and several threads
+        # sending at once would hand it back and forth on each one (a thread
+        # switch per delivery), while the lines queued meanwhile are joined
+        # into one send per connection.
+        try:
+            while dirty:
+                for conn in dirty:
+                    conn.flush()
+                with self.lock:
+                    self._flushing = False
+                    dirty = self._take_dirty()
+        except BaseException:
+            with self.lock:
+                self._flushing = False
+            raise
 
     # -- applying the core's output (core lock held) ----------------------------
 
@@ -676,8 +698,7 @@ class Server:
             self._all_conns.add(conn)
             self.apply(out)
             dirty = self._take_dirty()
-        for conn in dirty:
-            conn.flush()
+        self._flush(dirty)
 
     def _timer_loop(self) -> None:
         while True:
@@ -687,8 +708,7 @@ class Server:
                 self._timer_step()
                 dirty = self._take_dirty()
             # What the timers produced (PINGs, CLOSING) goes out unlocked.
-            for conn in dirty:
-                conn.flush()
+            self._flush(dirty)
 
     def _timer_step(self) -> None:
         # Core lock held: runs what is due, or else waits for the next
@@ -745,8 +765,7 @@ class Server:
             self._timer_cond.notify()
             conns = list(self._all_conns)
             dirty = self._take_dirty()
-        for conn in dirty:
-            conn.flush()  # closing: hands the rest to its writer
+        self._flush(dirty)  # all closing: hands the rest to their writers
         for conn in conns:
             conn.written.wait(max(0.0, give_up - self.clock()))
         # Readers drain until the peer's EOF; a peer that never hangs up gets
