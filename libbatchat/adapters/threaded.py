@@ -128,7 +128,10 @@ class _Conn:
         self.segmented = False
         self.meter = QueueMeter(server.limits.send_queue_soft)
         # Guards the outbound queue only; never held while calling the core.
-        self.cond = threading.Condition(threading.Lock())
+        # The hot paths take the bare lock (a Condition's ``with`` runs in
+        # Python), the writer waits on the condition.
+        self.guard = threading.Lock()
+        self.cond = threading.Condition(self.guard)
         self.outbound: collections.deque[bytes] = collections.deque()
         self.queued = 0
         # Whether the server's list of connections to flush has this one;
@@ -181,7 +184,7 @@ class _Conn:
     # Called with the core lock held.
 
     def enqueue(self, data: bytes) -> None:
-        with self.cond:
+        with self.guard:
             if self.closing or self.aborted:
                 return
             self.outbound.append(data)
@@ -211,7 +214,7 @@ class _Conn:
     def flush(self) -> None:
         """Send what is queued as far as the socket takes it without blocking."""
         direct = self.direct
-        with self.cond:
+        with self.guard:
             if not self.outbound:
                 return
             if direct is None or self.stalled or self.closing:
@@ -232,7 +235,7 @@ class _Conn:
                 # Full (EAGAIN) or broken: the writer sends the rest, or
                 # meets the error and ends the connection.
                 sent = 0
-            with self.cond:
+            with self.guard:
                 if self.aborted:
                     self.sending = False
                     return
@@ -325,7 +328,7 @@ class _Conn:
                 try:
                     self.sock.sendall(data)
                 finally:
-                    with self.cond:
+                    with self.guard:
                         self.sending = False
                         if not self.aborted:
                             self.queued -= len(data)
