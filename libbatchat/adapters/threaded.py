@@ -134,8 +134,8 @@ class _Conn:
         self.cond = threading.Condition(self.guard)
         self.outbound: collections.deque[bytes] = collections.deque()
         self.queued = 0
-        # Whether the server's list of connections to flush has this one;
-        # guarded by the core lock.
+        # Whether the server's list of connections to flush has this one
+        # (guarded by the server's ``_dirty_lock``).
         self.dirty = False
         # One thread at a time sends (a flusher or the writer), holding a
         # batch taken off ``outbound``; meanwhile nothing may jump ahead of it.
@@ -404,8 +404,11 @@ class Server:
         self._timer_cond = threading.Condition(self.lock)
         self._timer_wake: float | None = None
         self._conns: dict[Session, _Conn] = {}
+        # The connections with lines queued and not yet flushed, and whether
+        # a thread is flushing; both guarded by _dirty_lock.
         self._dirty: list[_Conn] = []
-        self._flushing = False  # a thread is in _flush (core lock guards)
+        self._flushing = False
+        self._dirty_lock = threading.Lock()
         self._all_conns: set[_Conn] = set()
         self._closing_conns: set[_Conn] = set()
         self._executor = ThreadPoolExecutor(
@@ -497,8 +500,7 @@ class Server:
         """Call the core under its lock, apply the output, then send it."""
         with self.lock:
             self.apply(method(*args, **kwargs))
-            dirty = self._take_dirty()
-        self._flush(dirty)
+        self._flush()
 
     def report(self, conn: _Conn) -> None:
         """Tell the core how many bytes ``conn`` has waiting, if it matters."""
@@ -509,46 +511,45 @@ class Server:
             if not conn.meter.due(conn.queued):
                 return
             self.apply(self.core.send_queue(session, conn.queued))
-            dirty = self._take_dirty()
-        self._flush(dirty)
+        self._flush()
 
-    def _take_dirty(self) -> list[_Conn]:
-        """The connections output was queued for, for the caller to
-        ``_flush`` after letting go of the core lock (which it holds now);
-        none while another thread is flushing, which takes them too."""
-        if self._flushing:
-            return []
-        dirty = self._dirty
-        if dirty:
+    def _flush(self) -> None:
+        """Send what was queued, unless another thread is at it (core lock
+        not held).
+
+        One thread flushes at a time, and keeps at it while other threads
+        queue more: every send() gives up the GIL, and several threads
+        sending at once would hand it back and forth on each one (a thread
+        switch per delivery), while the lines queued meanwhile are joined
+        into one send per connection. The list has a lock of its own, so
+        the flusher never waits for the core.
+        """
+        with self._dirty_lock:
+            if self._flushing or not self._dirty:
+                return
             self._flushing = True
-            self._dirty = []
-            for conn in dirty:
-                conn.dirty = False
-        return dirty
-
-    def _flush(self, dirty: list[_Conn]) -> None:
-        # One thread flushes at a time, and keeps at it while other threads
-        # queue more: every send() gives up the GIL, and several threads
-        # sending at once would hand it back and forth on each one (a thread
-        # switch per delivery), while the lines queued meanwhile are joined
-        # into one send per connection.
         try:
-            while dirty:
+            while True:
+                with self._dirty_lock:
+                    dirty = self._dirty
+                    if not dirty:
+                        self._flushing = False
+                        return
+                    self._dirty = []
+                    for conn in dirty:
+                        conn.dirty = False
                 for conn in dirty:
                     conn.flush()
-                with self.lock:
-                    self._flushing = False
-                    dirty = self._take_dirty()
         except BaseException:
-            with self.lock:
+            with self._dirty_lock:
                 self._flushing = False
             raise
 
     # -- applying the core's output (core lock held) ----------------------------
 
     def apply(self, out: Output) -> None:
-        """Queue the output's lines and act on the rest; the lines are sent
-        by whoever takes ``_take_dirty()`` after releasing the lock."""
+        """Queue the output's lines and act on the rest; the caller sends the
+        lines with ``_flush()`` after releasing the lock."""
         # One write per connection for all its lines in this output.
         written: dict[_Conn, list[bytes]] = {}
         for session, data in out.sends:
@@ -566,9 +567,12 @@ class Server:
                     conn.enqueue(data)
             else:
                 conn.enqueue(lines[0] if len(lines) == 1 else b"".join(lines))
-            if not conn.dirty:
-                conn.dirty = True
-                self._dirty.append(conn)
+        if written:
+            with self._dirty_lock:
+                for conn in written:
+                    if not conn.dirty:
+                        conn.dirty = True
+                        self._dirty.append(conn)
         for session in out.pause:
             conn = self._conns.get(session)
             if conn is not None:
@@ -700,8 +704,7 @@ class Server:
             self._conns[session] = conn
             self._all_conns.add(conn)
             self.apply(out)
-            dirty = self._take_dirty()
-        self._flush(dirty)
+        self._flush()
 
     def _timer_loop(self) -> None:
         while True:
@@ -709,9 +712,8 @@ class Server:
                 if self._stopping:
                     break
                 self._timer_step()
-                dirty = self._take_dirty()
             # What the timers produced (PINGs, CLOSING) goes out unlocked.
-            self._flush(dirty)
+            self._flush()
 
     def _timer_step(self) -> None:
         # Core lock held: runs what is due, or else waits for the next
@@ -767,8 +769,7 @@ class Server:
             self.apply(self.core.shutdown(text))
             self._timer_cond.notify()
             conns = list(self._all_conns)
-            dirty = self._take_dirty()
-        self._flush(dirty)  # all closing: hands the rest to their writers
+        self._flush()  # all closing: hands the rest to their writers
         for conn in conns:
             conn.written.wait(max(0.0, give_up - self.clock()))
         # Readers drain until the peer's EOF; a peer that never hangs up gets
