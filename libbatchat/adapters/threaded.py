@@ -239,8 +239,6 @@ class _Conn:
                 if self.aborted:
                     self.sending = False
                     return
-                # Either way the queue may have crossed a limit the core must
-                # hear about: reported below, whoever sends.
                 self.queued -= sent
                 if sent < len(data):
                     self.outbound.appendleft(data[sent:])
@@ -253,6 +251,8 @@ class _Conn:
                 else:
                     # More came while this batch was out: one send for it all.
                     data = self._take()
+        # Sent or not, the queue may have crossed a limit the core must hear
+        # about.
         self.report()
 
     def _take(self) -> bytes:
