@@ -26,6 +26,7 @@ from libbatchat import (
     ServerPing,
     Who,
 )
+from libbatchat._grammar import serialize
 from tests.adapters_harness import (
     FAST,
     Serve,
@@ -342,6 +343,35 @@ def test_bursts_from_several_senders_arrive_whole_and_in_order(serve: Serve) -> 
         assert replies == [215] * count
         for sender, got in texts.items():
             assert got == [f"{sender} {n}" for n in range(count)]
+
+
+def test_senders_at_once_reach_every_member_in_order(serve: Serve) -> None:
+    # Several connections write flat out into one room at the same time, so
+    # lines for one member are queued while others are being sent to it (and
+    # joined into one write): each member still gets every message once, in
+    # each sender's order.
+    server = serve()
+    members = [server.connect() for _ in range(12)]
+    for i, member in enumerate(members):
+        nick(member, f"m{i}")
+        assert member.request(Join(room="#sala")).code == 222
+    senders = [server.raw() for _ in range(4)]
+    for j, sender in enumerate(senders):
+        sender.send(Nick(nick=f"s{j}"), Join(room="#sala"))
+        sender.wait_for(lambda e: isinstance(e, Reply) and e.code == 222)
+    count = 150
+    for k in range(count):
+        for j, sender in enumerate(senders):
+            sender.send_raw(serialize(Chat(target="#sala", text=f"{j} {k}")))
+    for member in members:
+        seen: dict[str, list[int]] = {f"s{j}": [] for j in range(len(senders))}
+        for _ in range(count * len(senders)):
+            got = next_of(member, Message, limit=count * len(senders) + 50)
+            assert isinstance(got, Message)
+            seen[got.sender].append(int(got.text.split()[1]))
+        assert all(got == list(range(count)) for got in seen.values()), seen
+        barrier(member)
+        assert not [p for p in member.pushes_now() if isinstance(p, Message)]
 
 
 def test_slow_reader_is_closed_others_keep_receiving(serve: Serve) -> None:

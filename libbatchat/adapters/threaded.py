@@ -1,11 +1,12 @@
 """The threaded adapter: a server on blocking sockets and threads, and a client.
 
 The server owns one ``ServerCore`` behind one lock; every call into it holds
-that lock and applies the ``Output`` it returns before letting go. Threads:
-one accepts; per connection one reads and one writes (draining that
-connection's outbound queue, so a peer that stops reading blocks only its own
-writer); one timer waits on a condition until ``core.next_deadline()``; a
-bounded pool runs jobs.
+that lock and applies the ``Output`` it returns (queueing the lines) before
+letting go, and then sends the lines without the lock, as far as the sockets
+take them without blocking. Threads: one accepts; per connection one reads
+and one writes (sending only what a full socket could not take, so a peer
+that stops reading blocks only its own writer); one timer waits on a
+condition until ``core.next_deadline()``; a bounded pool runs jobs.
 
 The client reads in a thread of its own: replies wake the ``request()`` that
 waits for them, in order; pushes go to ``on_push`` or the ``pushes`` queue;
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
+from typing import ParamSpec
 
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
@@ -61,6 +63,8 @@ from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._tls import TlsSocket, client_context
 
 __all__ = ["Client", "Listen", "Server"]
+
+_P = ParamSpec("_P")
 
 _RECV_SIZE = 65536
 # The writer joins queued lines into one send of at most this many bytes.
@@ -106,7 +110,15 @@ def _refuse(sock: socket.socket, data: bytes) -> None:
 
 
 class _Conn:
-    """One connection's socket, outbound queue and two threads."""
+    """One connection's socket, outbound queue and two threads.
+
+    Output is queued under the core lock and sent after it is released:
+    ``send()`` gives up the GIL, and doing it under the lock would make every
+    other thread that wants the core queue behind each system call. The
+    thread that released the lock sends what the socket takes at once
+    (``flush``); the connection's writer thread only sends what a full socket
+    could not take, and everything once the connection is closing.
+    """
 
     def __init__(self, server: Server, sock: Stream, peer: str) -> None:
         self.server = server
@@ -116,13 +128,22 @@ class _Conn:
         self.segmented = False
         self.meter = QueueMeter(server.limits.send_queue_soft)
         # Guards the outbound queue only; never held while calling the core.
-        self.cond = threading.Condition(threading.Lock())
+        # The hot paths take the bare lock (a Condition's ``with`` runs in
+        # Python), the writer waits on the condition.
+        self.guard = threading.Lock()
+        self.cond = threading.Condition(self.guard)
         self.outbound: collections.deque[bytes] = collections.deque()
         self.queued = 0
-        # The writer holds a batch taken off ``outbound`` until it is sent;
-        # meanwhile nothing may jump ahead of it.
+        # Whether the server's list of connections to flush has this one
+        # (guarded by the server's ``_dirty_lock``).
+        self.dirty = False
+        # One thread at a time sends (a flusher or the writer), holding a
+        # batch taken off ``outbound``; meanwhile nothing may jump ahead of it.
         self.sending = False
-        # The plain socket to send on at once; TLS output always queues.
+        # The socket was full: the writer sends until the queue is empty.
+        self.stalled = False
+        # The plain socket to send on without blocking; TLS output always
+        # goes through the writer.
         self.direct: socket.socket | None = (
             sock if _DONTWAIT is not None and isinstance(sock, socket.socket) else None
         )
@@ -163,23 +184,11 @@ class _Conn:
     # Called with the core lock held.
 
     def enqueue(self, data: bytes) -> None:
-        with self.cond:
+        with self.guard:
             if self.closing or self.aborted:
                 return
-            if self.direct is not None and not self.outbound and not self.sending:
-                assert _DONTWAIT is not None
-                try:
-                    sent = self.direct.send(data, _DONTWAIT)
-                except OSError:
-                    # Full (EAGAIN) or broken: the writer sends the rest, or
-                    # meets the error and ends the connection.
-                    sent = 0
-                if sent == len(data):
-                    return
-                data = data[sent:]
             self.outbound.append(data)
             self.queued += len(data)
-            self.cond.notify()
 
     def close(self, grace: float) -> None:
         with self.cond:
@@ -199,6 +208,77 @@ class _Conn:
             self.cond.notify()
         self.readable.set()
         _shutdown(self.sock)
+
+    # Called without the core lock.
+
+    def flush(self) -> None:
+        """Send what is queued as far as the socket takes it without blocking."""
+        direct = self.direct
+        with self.guard:
+            if not self.outbound:
+                return
+            if direct is None or self.stalled or self.closing:
+                # The writer's job (it may be waiting for it).
+                self.cond.notify()
+                data = None
+            elif self.sending:
+                # The thread sending takes this too when its batch is out.
+                data = None
+            else:
+                data = self._take()
+                self.sending = True
+        while data is not None:
+            assert direct is not None and _DONTWAIT is not None
+            try:
+                sent = direct.send(data, _DONTWAIT)
+            except OSError:
+                # Full (EAGAIN) or broken: the writer sends the rest, or
+                # meets the error and ends the connection.
+                sent = 0
+            with self.guard:
+                if self.aborted:
+                    self.sending = False
+                    return
+                self.queued -= sent
+                if sent < len(data):
+                    self.outbound.appendleft(data[sent:])
+                    self.stalled = True
+                if self.stalled or self.closing or not self.outbound:
+                    self.sending = False
+                    if self.outbound or self.closing:
+                        self.cond.notify()
+                    data = None
+                else:
+                    # More came while this batch was out: one send for it all.
+                    data = self._take()
+        # Sent or not, the queue may have crossed a limit the core must hear
+        # about.
+        self.report()
+
+    def _take(self) -> bytes:
+        """The next batch off ``outbound`` (``cond`` held): the queued lines
+        joined up to ``_SEND_BATCH`` bytes, or one message for a segmented
+        dialect, whose client takes each read as one message."""
+        first = self.outbound.popleft()
+        if self.segmented or not self.outbound:
+            return first
+        batch = [first]
+        size = len(first)
+        while self.outbound and size + len(self.outbound[0]) <= _SEND_BATCH:
+            size += len(self.outbound[0])
+            batch.append(self.outbound.popleft())
+        return b"".join(batch)
+
+    def _writable(self) -> bool:
+        # What the writer waits for (``cond`` held): a batch no flusher
+        # will send, or a closed connection with nothing left to send.
+        if self.aborted:
+            return True
+        if self.sending:
+            return False
+        if not self.outbound:
+            return self.closing
+        return self.stalled or self.closing or self.direct is None
 
     # The threads.
 
@@ -221,17 +301,15 @@ class _Conn:
                     if not data:
                         break
                     continue
-                with server.lock:
-                    assert self.session is not None
-                    server.apply(server.core.receive(self.session, data))
+                assert self.session is not None
+                server.call(server.core.receive, self.session, data)
                 if not data:
                     break
         except OSError:
             pass
         finally:
-            with server.lock:
-                assert self.session is not None
-                server.apply(server.core.disconnect(self.session))
+            assert self.session is not None
+            server.call(server.core.disconnect, self.session)
             if not self.closing:
                 # The peer is gone: nothing queued can reach it.
                 self.abort()
@@ -241,26 +319,22 @@ class _Conn:
         try:
             while True:
                 with self.cond:
-                    while not (self.outbound or self.closing or self.aborted):
+                    while not self._writable():
                         self.cond.wait()
                     if self.aborted or not self.outbound:
                         break
-                    batch = [self.outbound.popleft()]
-                    size = len(batch[0])
-                    # A dialect's client takes each read as one message, so
-                    # its messages are not joined into one send.
-                    while (
-                        self.outbound
-                        and not self.segmented
-                        and size + len(self.outbound[0]) <= _SEND_BATCH
-                    ):
-                        size += len(self.outbound[0])
-                        batch.append(self.outbound.popleft())
+                    data = self._take()
                     self.sending = True
-                self.sock.sendall(batch[0] if len(batch) == 1 else b"".join(batch))
-                with self.cond:
-                    self.sending = False
-                    self.queued = max(0, self.queued - size)
+                try:
+                    self.sock.sendall(data)
+                finally:
+                    with self.guard:
+                        self.sending = False
+                        if not self.aborted:
+                            self.queued -= len(data)
+                        if not self.outbound:
+                            # Caught up: flushers send again.
+                            self.stalled = False
                 self.report()
         except OSError:
             pass
@@ -277,17 +351,12 @@ class _Conn:
 
     def report(self) -> None:
         """Tell the core how many bytes wait, if the meter says it matters."""
-        # An unlocked look first, so a writer far below the limits does not
-        # contend for the core lock after every send.
+        # An unlocked look first, so a connection far below the limits does
+        # not contend for the core lock after every send.
         floor = self.meter.floor
         if self.queued < floor and self.meter.reported < floor:
             return
-        server = self.server
-        with server.lock:
-            if self.session is None or self.closing or self.aborted:
-                return
-            if self.meter.due(self.queued):
-                server.apply(server.core.send_queue(self.session, self.queued))
+        self.server.report(self)
 
     def _thread_done(self) -> None:
         with self.cond:
@@ -335,6 +404,11 @@ class Server:
         self._timer_cond = threading.Condition(self.lock)
         self._timer_wake: float | None = None
         self._conns: dict[Session, _Conn] = {}
+        # The connections with lines queued and not yet flushed, and whether
+        # a thread is flushing; both guarded by _dirty_lock.
+        self._dirty: list[_Conn] = []
+        self._flushing = False
+        self._dirty_lock = threading.Lock()
         self._all_conns: set[_Conn] = set()
         self._closing_conns: set[_Conn] = set()
         self._executor = ThreadPoolExecutor(
@@ -418,9 +492,64 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- calling the core --------------------------------------------------------
+
+    def call(
+        self, method: Callable[_P, Output], *args: _P.args, **kwargs: _P.kwargs
+    ) -> None:
+        """Call the core under its lock, apply the output, then send it."""
+        with self.lock:
+            self.apply(method(*args, **kwargs))
+        self._flush()
+
+    def report(self, conn: _Conn) -> None:
+        """Tell the core how many bytes ``conn`` has waiting, if it matters."""
+        with self.lock:
+            session = conn.session
+            if session is None or conn.closing or conn.aborted:
+                return
+            if not conn.meter.due(conn.queued):
+                return
+            self.apply(self.core.send_queue(session, conn.queued))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Send what was queued, unless another thread is at it (core lock
+        not held).
+
+        One thread flushes at a time, and keeps at it while other threads
+        queue more: every send() gives up the GIL, and several threads
+        sending at once would hand it back and forth on each one (a thread
+        switch per delivery), while the lines queued meanwhile are joined
+        into one send per connection. The list has a lock of its own, so
+        the flusher never waits for the core.
+        """
+        with self._dirty_lock:
+            if self._flushing or not self._dirty:
+                return
+            self._flushing = True
+        try:
+            while True:
+                with self._dirty_lock:
+                    dirty = self._dirty
+                    if not dirty:
+                        self._flushing = False
+                        return
+                    self._dirty = []
+                    for conn in dirty:
+                        conn.dirty = False
+                for conn in dirty:
+                    conn.flush()
+        except BaseException:
+            with self._dirty_lock:
+                self._flushing = False
+            raise
+
     # -- applying the core's output (core lock held) ----------------------------
 
     def apply(self, out: Output) -> None:
+        """Queue the output's lines and act on the rest; the caller sends the
+        lines with ``_flush()`` after releasing the lock."""
         # One write per connection for all its lines in this output.
         written: dict[_Conn, list[bytes]] = {}
         for session, data in out.sends:
@@ -438,6 +567,12 @@ class Server:
                     conn.enqueue(data)
             else:
                 conn.enqueue(lines[0] if len(lines) == 1 else b"".join(lines))
+        if written:
+            with self._dirty_lock:
+                for conn in written:
+                    if not conn.dirty:
+                        conn.dirty = True
+                        self._dirty.append(conn)
         for session in out.pause:
             conn = self._conns.get(session)
             if conn is not None:
@@ -449,16 +584,13 @@ class Server:
         for session in out.closes:
             conn = self._conns.get(session)
             if conn is not None:
-                written.pop(conn, None)
                 conn.close(self.close_grace)
                 self._closing_conns.add(conn)
                 self._wake_timer(conn.abort_at)
         for job in out.jobs:
             self._start_job(job)
-        for conn in written:
-            if conn.meter.due(conn.queued):
-                assert conn.session is not None
-                self.apply(self.core.send_queue(conn.session, conn.queued))
+        # The send-queue sizes go to the core once the flushers have sent
+        # what the sockets take (``_Conn.report``).
         self._wake_timer(self.core.earliest_deadline())
 
     def _wake_timer(self, when: float | None) -> None:
@@ -479,8 +611,7 @@ class Server:
                         # Job.run reports failures as its result; one that
                         # raises is a bug, but the session still gets a reply.
                         log.error("job for session %d raised", job.session.id)
-                    with self.lock:
-                        self.apply(self.core.finish(job, exc or f.result()))
+                    self.call(self.core.finish, job, exc or f.result())
             finally:
                 with self._jobs_done:
                     self._jobs -= 1
@@ -573,31 +704,41 @@ class Server:
             self._conns[session] = conn
             self._all_conns.add(conn)
             self.apply(out)
+        self._flush()
 
     def _timer_loop(self) -> None:
-        with self.lock:
-            while not self._stopping:
-                deadline = self.core.next_deadline()
-                # Read the clock after the core did: a deadline of "now" in its
-                # reading must count as due in ours.
-                now = self.clock()
-                if deadline is not None and deadline <= now:
-                    self.apply(self.core.tick())
-                    continue
-                for conn in list(self._closing_conns):
-                    if conn.abort_at is not None and conn.abort_at <= now:
-                        self._closing_conns.discard(conn)
-                        if not conn.written.is_set():
-                            log.info("aborting %s: output not flushed", conn.peer)
-                        # Flushed or not, the drain is over.
-                        conn.abort()
-                wakes = [c.abort_at for c in self._closing_conns if c.abort_at]
-                if deadline is not None:
-                    wakes.append(deadline)
-                wake = min(wakes, default=None)
-                self._timer_wake = wake
-                self._timer_cond.wait(None if wake is None else max(0.0, wake - now))
-                self._timer_wake = None
+        while True:
+            with self.lock:
+                if self._stopping:
+                    break
+                self._timer_step()
+            # What the timers produced (PINGs, CLOSING) goes out unlocked.
+            self._flush()
+
+    def _timer_step(self) -> None:
+        # Core lock held: runs what is due, or else waits for the next
+        # deadline (or a wake-up).
+        deadline = self.core.next_deadline()
+        # Read the clock after the core did: a deadline of "now" in its
+        # reading must count as due in ours.
+        now = self.clock()
+        if deadline is not None and deadline <= now:
+            self.apply(self.core.tick())
+            return
+        for conn in list(self._closing_conns):
+            if conn.abort_at is not None and conn.abort_at <= now:
+                self._closing_conns.discard(conn)
+                if not conn.written.is_set():
+                    log.info("aborting %s: output not flushed", conn.peer)
+                # Flushed or not, the drain is over.
+                conn.abort()
+        wakes = [c.abort_at for c in self._closing_conns if c.abort_at]
+        if deadline is not None:
+            wakes.append(deadline)
+        wake = min(wakes, default=None)
+        self._timer_wake = wake
+        self._timer_cond.wait(None if wake is None else max(0.0, wake - now))
+        self._timer_wake = None
 
     # -- shutting down ----------------------------------------------------------
 
@@ -628,6 +769,7 @@ class Server:
             self.apply(self.core.shutdown(text))
             self._timer_cond.notify()
             conns = list(self._all_conns)
+        self._flush()  # all closing: hands the rest to their writers
         for conn in conns:
             conn.written.wait(max(0.0, give_up - self.clock()))
         # Readers drain until the peer's EOF; a peer that never hangs up gets
