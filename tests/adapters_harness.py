@@ -371,6 +371,9 @@ class Running:
         if isinstance(self.server, aio.Server):
             assert self.loop is not None
             self.loop.run(self.server.close(), timeout=3 * WAIT)
+            # close() returns once every connection has ended: no transport
+            # (on uvloop, a libuv handle) outlives it.
+            assert not self.server.protocols
         else:
             self.server.close()
 
