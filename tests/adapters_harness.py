@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 import queue
 import socket
@@ -152,14 +151,13 @@ class ThreadedClient:
 class LoopThread:
     """An event loop that lives its whole life on one thread of its own.
 
-    The thread makes the loop, runs it, closes it and collects the garbage it
-    left, in that order; nothing but ``run()`` and ``stop()`` touches the loop
-    from outside (both through ``call_soon_threadsafe``). uvloop needs this:
-    its transports, timers and pollers are libuv handles, and libuv is not
-    thread-safe, so one freed on another thread (by that thread's garbage
-    collection, or by a ``close()`` made there) while the loop runs races the
-    loop inside libuv. Once ``stop()`` returns, every handle of the loop is
-    closed, and an object of it freed anywhere is only memory.
+    The thread makes the loop, runs it and closes it; nothing but ``run()``
+    and ``stop()`` touches the loop from outside (both through
+    ``call_soon_threadsafe``). uvloop's transports, timers and pollers are
+    libuv handles, and libuv is not thread-safe: a handle must be closed on
+    its loop's thread, and once ``stop()`` returns every handle of the loop
+    is closed, so an object of it freed later, anywhere, is only memory (a
+    handle still open then fails the test: pyproject's filterwarnings).
     """
 
     def __init__(self, adapter: str = "asyncio") -> None:
@@ -183,11 +181,6 @@ class LoopThread:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
-            if self.adapter == "uvloop":
-                # Cyclic garbage holding this loop's objects is freed here,
-                # while the loop still runs the close callbacks that causes.
-                gc.collect()
-                loop.run_until_complete(asyncio.sleep(0))
         finally:
             asyncio.set_event_loop(None)
             loop.close()

@@ -8,8 +8,9 @@ freed there raises "main thread is not in main loop", and the interpreter
 itself aborts the process ("Tcl_AsyncDelete: async handler deleted by the
 wrong thread", then "Fatal Python error: Aborted" while garbage-collecting;
 CI saw it on a uvloop loop thread, in aio.Server.close, right after the
-window tests). So after each window test, once pytest has let go of its
-arguments, the garbage is collected here, on the main thread, Tk's.
+window tests). So a window test runs with automatic collection off, and
+once pytest has let go of its arguments its garbage is collected here, on
+the main thread, Tk's.
 """
 
 from __future__ import annotations
@@ -25,8 +26,18 @@ TK_FIXTURES = {"root", "display"}
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    yield
-    # Now the item's arguments are gone (runtestprotocol clears them after
-    # teardown), so its windows are unreachable and freed by this collection.
-    if TK_FIXTURES & set(getattr(item, "fixturenames", ())):
+    if not TK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        yield
+        return
+    # No automatic collection while the test runs: a window it destroys
+    # midway is garbage at once, and the test's loop threads allocate too.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        # The item's arguments are gone now (runtestprotocol clears them
+        # after teardown): its windows are unreachable, freed here.
         gc.collect()
+    finally:
+        if was_enabled:
+            gc.enable()
