@@ -732,7 +732,7 @@ class Server:
         # connection_lost has run) and the accept tasks cancelled above have
         # ended. With uvloop these are libuv handles, which must be closed on
         # the loop's thread, not by whoever frees them later.
-        ending: set[asyncio.Future[Any]] = {p.lost for p in aborted}
+        ending: set[asyncio.Future[Any]] = {p.when_lost() for p in aborted}
         ending.update(self._accepting)
         if ending:
             await asyncio.wait(ending, timeout=SHUTDOWN_GRACE)
