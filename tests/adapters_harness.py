@@ -149,12 +149,41 @@ class ThreadedClient:
 
 
 class LoopThread:
-    """An event loop running in a thread, for the asyncio server and clients."""
+    """An event loop that lives its whole life on one thread of its own.
+
+    The thread makes the loop, runs it and closes it; nothing but ``run()``
+    and ``stop()`` touches the loop from outside (both through
+    ``call_soon_threadsafe``). uvloop's transports, timers and pollers are
+    libuv handles, and libuv is not thread-safe: a handle must be closed on
+    its loop's thread, and once ``stop()`` returns every handle of the loop
+    is closed, so an object of it freed later, anywhere, is only memory (a
+    handle still open then fails the test: pyproject's filterwarnings).
+    """
 
     def __init__(self, adapter: str = "asyncio") -> None:
-        self.loop = new_loop(adapter)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.adapter = adapter
+        made: queue.Queue[asyncio.AbstractEventLoop] = queue.Queue()
+        self.thread = threading.Thread(
+            target=self._main, args=(made,), name=f"test-loop-{adapter}", daemon=True
+        )
         self.thread.start()
+        self.loop = made.get(timeout=WAIT)
+
+    def _main(self, made: queue.Queue[asyncio.AbstractEventLoop]) -> None:
+        loop = new_loop(self.adapter)
+        asyncio.set_event_loop(loop)
+        loop.call_soon(made.put, loop)
+        try:
+            loop.run_forever()
+            # What a test left running ends here, on this thread.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     def run(self, coro: Any, timeout: float = WAIT) -> Any:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -165,9 +194,12 @@ class LoopThread:
             raise
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(WAIT)
-        self.loop.close()
+        """Stop the loop and wait until its thread has closed it."""
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(WAIT)
+        if self.thread.is_alive():
+            raise RuntimeError(f"the {self.adapter} loop thread did not stop")
 
 
 class AsyncioClient:
@@ -332,6 +364,9 @@ class Running:
         if isinstance(self.server, aio.Server):
             assert self.loop is not None
             self.loop.run(self.server.close(), timeout=3 * WAIT)
+            # close() returns once every connection has ended: no transport
+            # (on uvloop, a libuv handle) outlives it.
+            assert not self.server.protocols
         else:
             self.server.close()
 

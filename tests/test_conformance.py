@@ -3,12 +3,10 @@ CLI, reports, spec coverage, dialect loading and the pytest plugin."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +36,7 @@ from libbatchat.conformance._engine import (
 from libbatchat.conformance._model import Cap
 from libbatchat.conformance.dialects import available, load
 from libbatchat.conformance.dialects.canonical import CanonicalDialect
-from tests.adapters_harness import new_loop
+from tests.adapters_harness import LoopThread
 
 # Steady timers for the whole suite: a loaded machine (coverage, two cores)
 # can stall a session for seconds, and a 2 s ping timeout would then close
@@ -77,18 +75,16 @@ def threaded_server(limits: Limits = STEADY) -> Iterator[int]:
 
 @contextmanager
 def aio_server(limits: Limits = STEADY, adapter: str = "asyncio") -> Iterator[int]:
-    loop = new_loop(adapter)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = aio.Server(host="127.0.0.1", port=0, limits=limits)
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    loop = LoopThread(adapter)
     try:
-        yield server.port
+        server = aio.Server(host="127.0.0.1", port=0, limits=limits)
+        loop.run(server.start())
+        try:
+            yield server.port
+        finally:
+            loop.run(server.close(), timeout=30)
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        loop.stop()
 
 
 @contextmanager

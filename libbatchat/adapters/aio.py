@@ -724,9 +724,18 @@ class Server:
         lost = [p.when_lost() for p in self.protocols.values()]
         if lost:
             await asyncio.wait(lost, timeout=SHUTDOWN_GRACE)
-        for proto in list(self.protocols.values()):
+        aborted = list(self.protocols.values())
+        for proto in aborted:
             if proto.transport is not None:
                 proto.transport.abort()
+        # Nothing outlives close(): the aborted transports are gone (their
+        # connection_lost has run) and the accept tasks cancelled above have
+        # ended. With uvloop these are libuv handles, which must be closed on
+        # the loop's thread, not by whoever frees them later.
+        ending: set[asyncio.Future[Any]] = {p.when_lost() for p in aborted}
+        ending.update(self._accepting)
+        if ending:
+            await asyncio.wait(ending, timeout=SHUTDOWN_GRACE)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
