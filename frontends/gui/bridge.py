@@ -5,11 +5,19 @@ only be touched from the thread that created them, so nothing crosses back
 but values put into queues: the client's updates (``LoopThread.forward``)
 and the outcomes of submitted coroutines. ``poll()`` drains both on the Tk
 thread every ``POLL_MS`` milliseconds, through ``after()``.
+
+Garbage is collected on the Tk thread too. Tcl aborts the whole process when
+one of its objects is freed on another thread ("Tcl_AsyncDelete: async
+handler deleted by the wrong thread"), and the interpreter's automatic
+collection runs on whichever thread happens to allocate: here, often the
+network thread. So while a bridge runs, automatic collection is off and each
+tick runs the collection the interpreter would have run by then.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import logging
 import queue
 import tkinter as tk
@@ -38,8 +46,11 @@ class Bridge:
         self._job: str | None = None
         self._unforward: Callable[[], None] | None = None
         self._running = False
+        self._gc_was_enabled = False
 
     def start(self) -> None:
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         self.thread.start()
         self._running = True
         self._job = self.root.after(POLL_MS, self._tick)
@@ -109,6 +120,7 @@ class Bridge:
         self._job = None
         try:
             self.poll()
+            collect_due()
         finally:
             if self._running:
                 self._job = self.root.after(POLL_MS, self._tick)
@@ -119,3 +131,17 @@ class Bridge:
             self.root.after_cancel(self._job)
             self._job = None
         self.thread.stop()
+        if self._gc_was_enabled:
+            gc.enable()
+
+
+def collect_due() -> None:
+    """Collect the generations the interpreter would have collected by now."""
+    count0, count1, count2 = gc.get_count()
+    threshold0, threshold1, threshold2 = gc.get_threshold()
+    if count0 < threshold0:
+        return
+    generation = 0
+    if count1 >= threshold1:
+        generation = 2 if count2 >= threshold2 else 1
+    gc.collect(generation)
