@@ -22,9 +22,10 @@ class ConnectionFailed(Exception):
 class Client(asyncio.Protocol):
     """One connection: line framing, message dispatch, login and barriers."""
 
-    def __init__(self, dialect: wire.Dialect, index: int) -> None:
+    def __init__(self, dialect: wire.Dialect, index: int, node: int = 0) -> None:
         self.dialect = dialect
         self.index = index
+        self.node = node  # which of the server's addresses it is connected to
         self.on_msg: MsgHandler | None = None
         self.transport: asyncio.Transport | None = None
         self._partial = b""
@@ -107,13 +108,23 @@ class Client(asyncio.Protocol):
             self.transport.close()
 
 
+# Which node client ``index`` connects to, given how many nodes there are.
+Placement = Callable[[int, int], int]
+
+
+def alternate(index: int, nodes: int) -> int:
+    """Room members alternate between the nodes (so do the senders)."""
+    return index % nodes
+
+
 class Generator:
-    """Connections to one server plus the control channel to the runner."""
+    """Connections to one server (one or more nodes of it, each its own
+    address) plus the control channel to the runner."""
 
     def __init__(self, job: dict[str, Any], control: asyncio.StreamReader) -> None:
         self.job = job
         self.host: str = job["host"]
-        self.port: int = job["port"]
+        self.ports: list[int] = job["ports"]
         self.dialect = wire.DIALECTS[job["dialect"]]
         self.concurrency: int = job.get("concurrency", 100)
         # Prefix of every nick and room: scenarios sharing one server (smoke
@@ -130,11 +141,13 @@ class Generator:
         if not await self._control.readline():
             raise SystemExit("runner went away")
 
-    async def connect(self, nick: str, index: int, timeout: float) -> Client:
+    async def connect(
+        self, nick: str, index: int, timeout: float, node: int = 0
+    ) -> Client:
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(
             loop.create_connection(
-                lambda: Client(self.dialect, index), self.host, self.port
+                lambda: Client(self.dialect, index, node), self.host, self.ports[node]
             ),
             timeout,
         )
@@ -144,9 +157,14 @@ class Generator:
         return client
 
     async def login_many(
-        self, nicks: Iterable[str], deadline: float, timeout: float = 60.0
+        self,
+        nicks: Iterable[str],
+        deadline: float,
+        timeout: float = 60.0,
+        place: Placement = alternate,
     ) -> dict[str, Any]:
-        """Connect and log in every nick, ``concurrency`` at a time.
+        """Connect and log in every nick, ``concurrency`` at a time, the
+        ``i``-th to node ``place(i, nodes)``.
 
         Returns the clients that made it and per-login times; stops starting
         new logins once ``deadline`` (monotonic) passes.
@@ -165,7 +183,8 @@ class Generator:
                     return
                 t0 = time.monotonic()
                 try:
-                    client = await self.connect(nick, i, min(timeout, left))
+                    node = place(i, len(self.ports))
+                    client = await self.connect(nick, i, min(timeout, left), node)
                 except (OSError, ConnectionFailed, TimeoutError) as exc:
                     failures.append(f"{type(exc).__name__}: {exc}")
                     return

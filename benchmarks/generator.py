@@ -43,6 +43,8 @@ async def _main() -> dict[str, Any]:
     finally:
         gen.close_all()
     result["generator_marks"] = gen.marks
+    nodes = [c.node for c in gen.clients]
+    result["clients_per_node"] = [nodes.count(k) for k in range(len(gen.ports))]
     return result
 
 

@@ -29,6 +29,13 @@ def derive(rec: Record) -> None:
         rec["kib_per_connection"] = rss / rec["held"] if rec.get("held") else None
         if rec.get("logged_in"):
             rec["cpu_per_login_us"] = cpu / rec["logged_in"] * 1e6
+    unit = rec.get("round_trips") if kind == "dm" else rec.get("delivered")
+    if rec.get("processes") and unit:
+        # Several processes (the cluster's nodes and Redis): each one's cost
+        # per delivery (per round trip for dm), and the nodes' together.
+        each = {k: p["cpu_s"] / unit * 1e6 for k, p in rec["processes"].items()}
+        rec["cpu_by_process_us"] = each
+        rec["nodes_cpu_us"] = sum(v for k, v in each.items() if k != "redis")
     marks = rec.get("generator_marks", {})
     if "start" in marks and "end" in marks and rec.get("generator_cpu_window_s"):
         wall = max(marks["end"] - marks["start"], 1e-9)

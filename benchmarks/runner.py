@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import procfs, report, servers
+from benchmarks import cluster, cluster_report, procfs, report, servers
 from benchmarks.scenarios import BY_NAME, SCENARIOS, Scenario
 
 # The generator gives up by itself (setup and stall timeouts); this is the
@@ -149,8 +149,17 @@ def _generator_cmd(loop: str) -> list[str]:
     return cmd
 
 
+Server = servers.Running | cluster.Nodes
+
+
+def _start(name: str, workdir: Path, tree: Path) -> Server:
+    if name == servers.CLUSTER:
+        return cluster.start(workdir, tree)
+    return servers.start(name, workdir, tree)
+
+
 def _drive(
-    server: servers.Running, job: dict[str, Any], cmd: list[str], workdir: Path
+    server: Server, job: dict[str, Any], cmd: list[str], workdir: Path
 ) -> dict[str, Any]:
     """Run one generator against ``server``, sampling /proc at each mark."""
     errlog = workdir / "generator.log"
@@ -165,6 +174,7 @@ def _drive(
     assert gen.stdin is not None and gen.stdout is not None
     watchdog = threading.Timer(GENERATOR_LIMIT, gen.kill)
     watchdog.start()
+    pids = server.pids()
     samples: dict[str, dict[str, procfs.Sample | None]] = {}
     result: dict[str, Any] = {"error": "generator ended without a result"}
     try:
@@ -174,9 +184,8 @@ def _drive(
             msg = json.loads(line)
             if "mark" in msg:
                 samples[msg["mark"]] = {
-                    "server": procfs.sample(server.pid),
-                    "generator": procfs.sample(gen.pid),
-                }
+                    label: procfs.sample(pid) for label, pid in pids.items()
+                } | {"generator": procfs.sample(gen.pid)}
                 gen.stdin.write(b"ok\n")
                 gen.stdin.flush()
             elif "result" in msg:
@@ -193,13 +202,30 @@ def _drive(
     if "error" in result and gen.returncode not in (0, None):
         result["error"] += " / " + errlog.read_text(errors="replace")[-400:].strip()
     start, end = samples.get("start", {}), samples.get("end", {})
-    s0, s1 = start.get("server"), end.get("server")
+    procs = {}
+    for label in pids:
+        s0, s1 = start.get(label), end.get(label)
+        if s0 and s1:
+            procs[label] = {
+                "cpu_s": s1.cpu_s - s0.cpu_s,
+                "rss_start_kib": s0.rss_kib,
+                "rss_end_kib": s1.rss_kib,
+                "threads": s1.threads,
+            }
+    if len(procs) == len(pids):
+        # Several processes (the cluster's nodes and Redis): their sum is the
+        # server's cost, and each one's is kept too.
+        total = {
+            key: sum(p[key] for p in procs.values())
+            for key in ("cpu_s", "rss_start_kib", "rss_end_kib", "threads")
+        }
+        result["server_cpu_s"] = total["cpu_s"]
+        result["server_rss_start_kib"] = total["rss_start_kib"]
+        result["server_rss_end_kib"] = total["rss_end_kib"]
+        result["server_threads"] = total["threads"]
+        if len(procs) > 1:
+            result["processes"] = procs
     g0, g1 = start.get("generator"), end.get("generator")
-    if s0 and s1:
-        result["server_cpu_s"] = s1.cpu_s - s0.cpu_s
-        result["server_rss_start_kib"] = s0.rss_kib
-        result["server_rss_end_kib"] = s1.rss_kib
-        result["server_threads"] = s1.threads
     if g0 and g1:
         result["generator_cpu_window_s"] = g1.cpu_s - g0.cpu_s
     return result
@@ -212,7 +238,7 @@ def run_one(
     args: argparse.Namespace,
     workdir: Path,
     *,
-    shared: servers.Running | None = None,
+    shared: Server | None = None,
     tag: str = "",
 ) -> dict[str, Any]:
     """One scenario on one server: a fresh server, or ``shared`` (smoke mode)."""
@@ -241,14 +267,14 @@ def run_one(
         server = shared
     else:
         try:
-            server = servers.start(name, workdir, Path(args.server_tree))
+            server = _start(name, workdir, Path(args.server_tree))
         except servers.StartFailed as exc:
             return rec | {"status": "error", "error": f"start failed: {exc}"}
     rec["limits"] = server.limits
     try:
         job = {
             "host": servers.HOST,
-            "port": server.port,
+            "ports": server.ports,
             "dialect": server.dialect,
             "kind": scenario.kind,
             "params": params,
@@ -257,11 +283,7 @@ def run_one(
         }
         rec |= _drive(server, job, _generator_cmd(args.generator_loop), workdir)
     finally:
-        if shared is None:
-            died = servers.stop(server)
-        else:
-            code = server.proc.poll()
-            died = None if code is None else f"server died (exit {code})"
+        died = server.stop() if shared is None else server.died()
     rec["wall_s"] = time.monotonic() - t0
     if died:
         rec["server_died"] = died
@@ -286,7 +308,7 @@ def _smoke(
         shared = None
         if servers.missing(name) is None:
             try:
-                shared = servers.start(name, tmp / name, Path(args.server_tree))
+                shared = _start(name, tmp / name, Path(args.server_tree))
             except servers.StartFailed as exc:
                 records += [
                     {
@@ -309,15 +331,21 @@ def _smoke(
                 records.append(rec)
         finally:
             if shared is not None:
-                died = servers.stop(shared)
+                died = shared.stop()
                 if died:
                     records[-1].setdefault("server_died", died)
                     records[-1]["status"] = "error"
                     records[-1].setdefault("error", died)
     for scenario in chosen:
-        batch = [r for r in records if r["scenario"] == scenario.name]
-        print(report.scenario_table(batch) + "\n", flush=True)
+        print_scenario([r for r in records if r["scenario"] == scenario.name])
     return records
+
+
+def print_scenario(batch: list[dict[str, Any]]) -> None:
+    """One scenario's table, and its two-node comparison if it ran on both."""
+    text = report.scenario_table(batch)
+    nodes = cluster_report.nodes_table(batch)
+    print(text + ("\n" + nodes if nodes else "") + "\n", flush=True)
 
 
 def print_summary(records: list[dict[str, Any]], limits: dict[str, str]) -> None:
@@ -328,6 +356,10 @@ def print_summary(records: list[dict[str, Any]], limits: dict[str, str]) -> None
     print(report.summary_markdown(records))
     print("\nTargets of issue 8 (asyncio unless named; ngircd in the same run):\n")
     print(report.targets_markdown(records))
+    nodes = cluster_report.nodes_markdown(records)
+    if nodes:
+        print("\nTwo nodes on one Redis beside one node (same run):\n")
+        print(nodes)
 
 
 def reprint(path: str) -> int:
@@ -337,8 +369,7 @@ def reprint(path: str) -> int:
     for rec in records:
         report.derive(rec)
     for name in dict.fromkeys(r["scenario"] for r in records):
-        print(report.scenario_table([r for r in records if r["scenario"] == name]))
-        print()
+        print_scenario([r for r in records if r["scenario"] == name])
     print_summary(records, saved.get("limits", {}))
     info = saved.get("machine", {})
     print(f"\n{saved.get('size')} run of commit {info.get('commit')}: {info}")
@@ -383,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 batch.append(rec)
             records += batch
-            print(report.scenario_table(batch) + "\n", flush=True)
+            print_scenario(batch)
     limits = {r["server"]: r["limits"] for r in records if "limits" in r}
     print_summary(records, limits)
     info["loadavg_end"] = os.getloadavg()

@@ -2,7 +2,8 @@
 
 ``asyncio``, ``threaded`` and ``uvloop`` are batchat-server from this tree
 (``python -m frontends.server``) with flood control off; ``ngircd`` is the
-distribution's daemon with penalties off; ``miniircd`` the package index's.
+distribution's daemon with penalties off; ``miniircd`` the package index's;
+``cluster`` is two asyncio nodes on one Redis (``benchmarks.cluster``).
 Ports come from binding port 0 (ours reports its own); none is fixed.
 """
 
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -63,7 +65,8 @@ PAM = no
 """
 
 BACKLOG = {"ngircd": 10, "miniircd": 5}  # listen() backlog, from `ss -ltn`
-OURS = ("asyncio", "threaded", "uvloop")
+CLUSTER = "cluster"  # two asyncio nodes on one Redis: benchmarks.cluster
+OURS = ("asyncio", "threaded", "uvloop", CLUSTER)
 PEERS = ("ngircd", "miniircd")
 ALL = OURS + PEERS
 
@@ -87,6 +90,23 @@ class Running:
     def pid(self) -> int:
         return self.proc.pid
 
+    # What the runner uses of any server under test (``cluster.Nodes`` too).
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def pids(self) -> dict[str, int]:
+        """The processes whose /proc counters are the server's cost."""
+        return {"server": self.proc.pid}
+
+    def died(self) -> str | None:
+        code = self.proc.poll()
+        return None if code is None else f"server died (exit {code})"
+
+    def stop(self) -> str | None:
+        return stop(self)
+
 
 class StartFailed(Exception):
     pass
@@ -105,7 +125,17 @@ def missing(name: str) -> str | None:
         return "miniircd not installed (pip install miniircd)"
     if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop not installed (pip install uvloop)"
+    if name == CLUSTER:
+        if redis_server_path() is None:
+            return "redis-server not installed (Debian package redis-server)"
+        if importlib.util.find_spec("redis") is None:
+            return "redis-py not installed (pip install 'libbatchat[cluster]')"
     return None
+
+
+def redis_server_path() -> str | None:
+    found = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return found if os.access(found, os.X_OK) else None
 
 
 def free_port() -> int:
@@ -159,10 +189,13 @@ def _last_line(log: Path) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def start(name: str, workdir: Path, tree: Path = ROOT) -> Running:
+def start(
+    name: str, workdir: Path, tree: Path = ROOT, extra: Sequence[str] = ()
+) -> Running:
     """Start server ``name``; returns once it accepts connections.
 
-    Ours run from ``tree``, a checkout of this project (default: this one).
+    Ours run from ``tree``, a checkout of this project (default: this one),
+    with ``extra`` flags after the usual ones.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
@@ -171,7 +204,7 @@ def start(name: str, workdir: Path, tree: Path = ROOT) -> Running:
         adapter = "threaded" if name == "threaded" else "asyncio"
         cmd = [sys.executable, "-m", "frontends.server", "--host", HOST, "--port=0"]
         cmd += ["--db=:memory:", f"--adapter={adapter}", "--log-level=WARNING"]
-        cmd += [*OUR_FLAGS, *(["--uvloop"] if name == "uvloop" else [])]
+        cmd += [*OUR_FLAGS, *(["--uvloop"] if name == "uvloop" else []), *extra]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *sys.path]))
         proc = subprocess.Popen(
             cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=err
@@ -183,7 +216,8 @@ def start(name: str, workdir: Path, tree: Path = ROOT) -> Running:
             err.close()
             raise StartFailed(f"{name}: {line.strip() or _tail(log)}")
         port = int(line.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
-        limits = f"{' '.join(OUR_FLAGS)}; greeting: {_greeting(port)}"
+        flags = " ".join([*OUR_FLAGS, *extra])
+        limits = f"{flags}; greeting: {_greeting(port)}"
         return Running(name, "canonical", port, proc, limits, log, err)
     port = free_port()
     if name == "ngircd":

@@ -4,6 +4,8 @@ Every message carries ``(a, b, sent_ns)``: for room traffic ``a`` is the
 sender and ``b`` its sequence number, so each receiver checks, per sender,
 that nothing is lost, duplicated or reordered, and the latency is the
 receive time minus the embedded send time (same process, same clock).
+On a server of several nodes the deliveries whose recipient is connected to
+another node than the sender are also counted apart: the cross-node latency.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.clients import Client, Generator
@@ -25,6 +28,7 @@ class Tracker:
         self._seen: dict[tuple[int, int], bytearray] = {}
         self._top: dict[tuple[int, int], int] = {}
         self.latency_ns = array("q")
+        self.cross_ns = array("q")  # those from a sender on another node
         self.expected = 0
         self.received = 0
         self.duplicated = 0
@@ -40,7 +44,14 @@ class Tracker:
         self._top[recipient, stream] = -1
 
     def record(
-        self, recipient: int, stream: int, seq: int, sent: int, now: int
+        self,
+        recipient: int,
+        stream: int,
+        seq: int,
+        sent: int,
+        now: int,
+        *,
+        cross: bool = False,
     ) -> bool:
         """Count one arrival; True if it is the first of its kind."""
         key = (recipient, stream)
@@ -57,6 +68,8 @@ class Tracker:
         else:
             self._top[key] = seq
         self.latency_ns.append(now - sent)
+        if cross:
+            self.cross_ns.append(now - sent)
         self.received += 1
         self.last_ns = now
         if self.received == self.expected and self.closed and not self.done.done():
@@ -89,24 +102,20 @@ class Tracker:
                 return
 
     def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latency_ns)
-
-        def pct(q: float) -> float | None:
-            if not lat:
-                return None
-            return lat[min(len(lat) - 1, int(q * len(lat)))] / 1e6
-
-        return {
+        result = {
             "expected": self.expected,
             "delivered": self.received,
             "lost": self.expected - self.received,
             "duplicated": self.duplicated,
             "reordered": self.reordered,
             "unexpected": self.unexpected,
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "max_ms": lat[-1] / 1e6 if lat else None,
+            **_percentiles([ns / 1e9 for ns in self.latency_ns]),
         }
+        if self.cross_ns:
+            cross = _percentiles([ns / 1e9 for ns in self.cross_ns])
+            result |= {f"cross_{k}": v for k, v in cross.items()}
+            result["cross_delivered"] = len(self.cross_ns)
+        return result
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float | None]:
@@ -167,7 +176,9 @@ async def fanout(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     observer = clients[-1]  # not a sender: it paces the windowed senders
 
     def on_msg(client: Client, a: int, b: int, sent: int, now: int) -> None:
-        first = tracker.record(client.index, a, b, sent, now)
+        # A sender out of range is not ours: record() counts it unexpected.
+        cross = a < n and client.node != clients[a].node
+        first = tracker.record(client.index, a, b, sent, now, cross=cross)
         if p["window"] and first and client is observer and b + 1 < count:
             clients[a].write(dialect.msg(target, a, b + 1, time.monotonic_ns()))
 
@@ -202,10 +213,23 @@ def _window(tracker: Tracker, go: int) -> dict[str, Any]:
     return result
 
 
+def pair_nodes(pairs: int) -> Callable[[int, int], int]:
+    """Where DM users go: ``a<i>`` (index i) on node i mod nodes, its partner
+    ``b<i>`` (index pairs + i) on the next node, so on several nodes every
+    pair crosses, and each node holds as many askers as answerers."""
+
+    def place(index: int, nodes: int) -> int:
+        return (index % pairs + index // pairs) % nodes
+
+    return place
+
+
 async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     pairs, count = p["pairs"], p["messages"]
     nicks = [f"{gen.tag}{ab}{i}" for ab in "ab" for i in range(pairs)]
-    logins = await gen.login_many(nicks, time.monotonic() + p["setup_timeout"])
+    logins = await gen.login_many(
+        nicks, time.monotonic() + p["setup_timeout"], place=pair_nodes(pairs)
+    )
     clients: list[Client] = logins["clients"]
     if len(clients) < 2 * pairs:
         raise SetupFailed(_failed(f"logged in {len(clients)} of {2 * pairs}", logins))
@@ -220,10 +244,11 @@ async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     trips.closed = there.closed = True
 
     def on_msg(client: Client, a: int, b: int, sent: int, now: int) -> None:
+        cross = a < pairs and clients[a].node != clients[pairs + a].node
         if client.index >= pairs:  # b side: answer with the original stamp
-            there.record(client.index, a, b, sent, now)
+            there.record(client.index, a, b, sent, now, cross=cross)
             client.write(dialect.msg(names[a], a, b, sent))
-        elif trips.record(client.index, a, b, sent, now) and b + 1 < count:
+        elif trips.record(client.index, a, b, sent, now, cross=cross) and b + 1 < count:
             client.write(dialect.msg(names[pairs + a], a, b + 1, time.monotonic_ns()))
 
     for client in clients:
@@ -242,6 +267,7 @@ async def dm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
     for key in ("lost", "duplicated", "reordered", "unexpected"):
         result[key] += one_way[key]
     result["round_trips"] = trips.received
+    result["one_way"] = {k: v for k, v in one_way.items() if k.endswith("_ms")}
     return result | {"login_s": logins["seconds"]}
 
 
@@ -289,7 +315,10 @@ async def storm(gen: Generator, p: dict[str, Any]) -> dict[str, Any]:
         sent[s] += 1
 
     def on_msg(client: Client, a: int, b: int, sent_ns: int, now: int) -> None:
-        if tracker.record(client.index, a, b, sent_ns, now) and client is observer:
+        cross = a < n and client.node != clients[a].node
+        if tracker.record(client.index, a, b, sent_ns, now, cross=cross) and (
+            client is observer
+        ):
             loop.call_later(interval, send, a)
 
     for client in clients:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from benchmarks import runner, servers
+from benchmarks import cluster, runner, servers
+from benchmarks.clients import alternate
 from benchmarks.scenarios import SCENARIOS
+from benchmarks.workloads import pair_nodes
 
-SERVERS = ["asyncio", "threaded", "uvloop", "ngircd", "miniircd"]
+SERVERS = ["asyncio", "threaded", "uvloop", "cluster", "ngircd", "miniircd"]
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -42,6 +45,20 @@ def test_every_scenario_is_correct(server: str, tmp_path: Path) -> None:
         assert facts == dict.fromkeys(facts, 0), (rec["scenario"], facts)
         assert rec["delivered"] == rec["expected"] > 0, rec["scenario"]
         assert rec["server_cpu_s"] >= 0
+        if server == "cluster":
+            _spread_over_two_nodes(rec)
+
+
+def _spread_over_two_nodes(rec: dict[str, Any]) -> None:
+    """The cluster's clients were on both nodes, and messages crossed."""
+    per_node = rec["clients_per_node"]
+    assert len(per_node) == 2 and min(per_node) > 0, (rec["scenario"], per_node)
+    assert set(rec["processes"]) == {"node0", "node1", "redis"}, rec["processes"]
+    if rec["kind"] == "dm":
+        # Every pair has one user on each node: every round trip crossed.
+        assert rec["cross_delivered"] == rec["round_trips"], rec
+    elif rec["kind"] != "idle":
+        assert 0 < rec["cross_delivered"] < rec["delivered"], rec
 
 
 GENERATOR = ("clients.py", "generator.py", "workloads.py", "wire.py")
@@ -69,3 +86,39 @@ def test_scenarios_are_chosen_by_name_or_prefix() -> None:
     assert len(runner.select("all")) == len(SCENARIOS)
     with pytest.raises(SystemExit, match="unknown scenario"):
         runner.select("nope")
+
+
+def test_dm_pairs_are_split_over_the_nodes() -> None:
+    for pairs in (1, 3, 4, 50):
+        place = pair_nodes(pairs)
+        assert {place(i, 1) for i in range(2 * pairs)} == {0}
+        for i in range(pairs):
+            assert place(i, 2) != place(pairs + i, 2), (pairs, i)
+        sides = [place(i, 2) for i in range(2 * pairs)]
+        assert sides.count(0) == sides.count(1) == pairs
+    assert [alternate(i, 2) for i in range(4)] == [0, 1, 0, 1]
+
+
+def test_the_cluster_is_skipped_without_redis_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(servers, "redis_server_path", lambda: None)
+    out = tmp_path / "smoke.json"
+    argv = ["--smoke", "--quiet", "--servers", "cluster", "--json", str(out)]
+    assert runner.main([*argv, "--scenario", "dm"]) == 0
+    (rec,) = json.loads(out.read_text())["records"]
+    assert rec["status"] == "skipped"
+    assert "redis-server not installed" in rec["error"]
+
+
+def test_the_cluster_stops_redis_and_both_nodes(tmp_path: Path) -> None:
+    why = servers.missing("cluster")
+    if why is not None:
+        pytest.skip(why)
+    group = cluster.start(tmp_path)
+    procs = [group.redis, *(node.proc for node in group.nodes)]
+    assert len(set(group.ports)) == 2
+    assert set(group.pids()) == {"node0", "node1", "redis"}
+    assert group.died() is None
+    assert group.stop() is None
+    assert all(p.poll() is not None for p in procs)
