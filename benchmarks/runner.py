@@ -213,8 +213,8 @@ def _drive(
                 "threads": s1.threads,
             }
     if len(procs) == len(pids):
-        # Several processes (the cluster's nodes and Redis): their sum is the
-        # server's cost, and each one's is kept too.
+        # The server's cost is the sum over its processes (for the cluster:
+        # both nodes and Redis), each one's kept too.
         total = {
             key: sum(p[key] for p in procs.values())
             for key in ("cpu_s", "rss_start_kib", "rss_end_kib", "threads")

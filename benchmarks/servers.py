@@ -200,7 +200,7 @@ def start(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     err = log.open("wb")
-    if name in OURS:
+    if name in OURS and name != CLUSTER:  # the cluster: benchmarks.cluster
         adapter = "threaded" if name == "threaded" else "asyncio"
         cmd = [sys.executable, "-m", "frontends.server", "--host", HOST, "--port=0"]
         cmd += ["--db=:memory:", f"--adapter={adapter}", "--log-level=WARNING"]
