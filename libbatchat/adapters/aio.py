@@ -607,10 +607,25 @@ class Server:
         # is idle, the hop costs one empty poll.
         assert self._loop is not None
         self._flush_handle = self._loop.call_soon(self._flush)
+        # Except for an unframed dialect's peers: it reads a message per
+        # recv(), and messages held back together arrive as one.
+        if not self._dialect_listeners:
+            return
+        now: list[_ServerProtocol] = []
+        later: list[_ServerProtocol] = []
+        for proto in self._unflushed:
+            session = proto.session
+            (now if session is not None and session.segmented else later).append(proto)
+        if now:
+            self._unflushed = later
+            self._flush_these(now)
 
     def _flush(self) -> None:
         self._flush_handle = None
         unflushed, self._unflushed = self._unflushed, []
+        self._flush_these(unflushed)
+
+    def _flush_these(self, unflushed: list[_ServerProtocol]) -> None:
         for proto in unflushed:
             unsent = proto.unsent
             if not unsent or proto.closing:

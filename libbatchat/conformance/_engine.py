@@ -492,7 +492,8 @@ def run_case(
 
 def run_id() -> str:
     """A short prefix unique to this run: names must start with a letter in
-    some dialects, and stay well under the 32-character name limit."""
+    some dialects, and stay well under the 32-character name limit. Its
+    shape is part of ``_model.SUITE_NAME``."""
     alphabet = string.ascii_lowercase + string.digits
     return "k" + "".join(secrets.choice(alphabet) for _ in range(4))
 

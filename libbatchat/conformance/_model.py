@@ -9,6 +9,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+# The names the suite makes start with a run's id, "k" and four letters or
+# digits, then the case's number and "x" (``_engine.run_id``, ``run``). A
+# driver of an unframed dialect cuts merged reads before any such name, also
+# those of other runs sharing the server.
+SUITE_NAME = r"k[a-z0-9]{4}[0-9]{3}x[\w.-]*"
+
 
 class Cap(enum.Enum):
     """A feature a dialect (and the server behind it) may or may not have."""

@@ -4,8 +4,8 @@ Their servers take each read as one message and write theirs with no
 terminator, so two messages may arrive as one read. ``split`` takes
 everything read so far as whole messages (holding only a character cut in
 two) and cuts it again where a message of the dialect starts: at its fixed
-prefixes, and before ``name: `` for names of this run (the suite's names
-all start with the run's id).
+prefixes, and before ``name: `` for names the suite makes (this run's, and
+another run's sharing the server: ``SUITE_NAME``).
 
 Replies are recognized by what is pending: a driver is per connection
 (``session``) and remembers the actions it encoded that await an answer.
@@ -21,6 +21,7 @@ from collections import deque
 from typing import ClassVar
 
 from libbatchat.conformance._model import (
+    SUITE_NAME,
     Action,
     Event,
     Guest,
@@ -63,7 +64,8 @@ class Classroom(Dialect):
         starts = [self.starts] if self.starts else []
         if family or prefix:
             starts.append(re.escape(family or prefix) + r"[\w.-]*: ")
-        self._cut = re.compile("|".join(f"(?:{s})" for s in starts)) if starts else None
+        starts.append(SUITE_NAME + ": ")
+        self._cut = re.compile("|".join(f"(?:{s})" for s in starts))
 
     def session(self, prefix: str, family: str = "") -> Dialect:
         fresh = copy.copy(self)
@@ -81,8 +83,7 @@ class Classroom(Dialect):
         for piece in pieces:
             text = piece.decode("utf-8", "surrogateescape")
             cuts = [0]
-            if self._cut is not None:
-                cuts += [m.start() for m in self._cut.finditer(text) if m.start()]
+            cuts += [m.start() for m in self._cut.finditer(text) if m.start()]
             for begin, end in zip(cuts, [*cuts[1:], len(text)], strict=True):
                 part = text[begin:end].encode("utf-8", "surrogateescape")
                 if part.strip():
