@@ -78,6 +78,8 @@ def test_redis_unreachable_then_back(
                 assert await ask(x, Who()) == "Amy Ana Cy"
                 assert await ask(x, Who(room="#r")) == "Ana Cy"
             # No name is online twice: each was claimed again in Redis.
+            for node in (a, b, c):
+                await node.bus.reachable()  # each found Redis again itself
             for node, name in ((c, "ana"), (a, "cy"), (b, "AMY")):
                 other = await node.client()
                 assert (await other.request(Nick(nick=name))).code == 705

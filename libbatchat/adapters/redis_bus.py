@@ -135,6 +135,8 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self._drained = asyncio.Event()
         self._healthy = True
+        self._up = asyncio.Event()
+        self._up.set()
         self._closing = False
         self._trust_after = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -199,10 +201,16 @@ class RedisBus:
 
     # -- health -----------------------------------------------------------------
 
+    async def reachable(self) -> None:
+        """Return once Redis is reachable (at once unless it was lost), the
+        node resynchronized: names can be claimed again."""
+        await self._up.wait()
+
     def _lost(self, exc: BaseException) -> None:
         if self._healthy and not self._closing:
             log.error("Redis unreachable (%s): serving this node's clients only", exc)
         self._healthy = False
+        self._up.clear()
         self.server.apply(self.cluster.link(False))
 
     async def _recovered(self) -> None:
@@ -219,6 +227,7 @@ class RedisBus:
         self._trust_after = asyncio.get_running_loop().time() + self.ttl
         self.server.apply(self.cluster.link(True))
         self.cluster.resync()
+        self._up.set()
         self._wake.set()
 
     async def _beat(self) -> tuple[bool, list[str]]:
