@@ -22,7 +22,7 @@ from libbatchat import Limits, StoreError
 from libbatchat._accounts import hash_password
 from libbatchat.adapters.sqlite import SqliteStore
 
-from .server import StartError, default_db, open_store
+from .server_config import StartError, default_db, open_store
 
 PROG = "batchat-admin"
 PASSWORD_ENV = "BATCHAT_PASSWORD"

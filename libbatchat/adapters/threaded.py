@@ -8,42 +8,27 @@ and one writes (sending only what a full socket could not take, so a peer
 that stops reading blocks only its own writer); one timer waits on a
 condition until ``core.next_deadline()``; a bounded pool runs jobs.
 
-The client reads in a thread of its own: replies wake the ``request()`` that
+The client (``Client``, in ``_threaded_client``; the server's per-connection
+half is ``_threaded_conn``) reads in a thread of its own: replies wake the ``request()`` that
 waits for them, in order; pushes go to ``on_push`` or the ``pushes`` queue;
 the server's PING is answered with PONG without the caller seeing it.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
-import queue
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import TracebackType
 from typing import ParamSpec
 
 from libbatchat._accounts import AccountStore
 from libbatchat._config import Limits
-from libbatchat._connection import NEED_DATA, Connection, Role
 from libbatchat._dialects import CANONICAL
-from libbatchat._errors import RemoteProtocolError
-from libbatchat._events import (
-    Closing,
-    Command,
-    ConnectionClosed,
-    Event,
-    Greeting,
-    Pong,
-    Push,
-    Reply,
-    ServerPing,
-)
 from libbatchat._server import Job, Output, ServerCore, Session
 
 from ._common import (
@@ -53,38 +38,18 @@ from ._common import (
     DRAIN_GRACE,
     SHUTDOWN_GRACE,
     Listen,
-    PushCallback,
-    QueueMeter,
     bind_error,
     format_peer,
     log,
 )
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
-from ._tls import TlsSocket, client_context
+from ._threaded_client import Client
+from ._threaded_conn import RECV_SIZE, Conn, Stream, shutdown
+from ._tls import TlsSocket
 
 __all__ = ["Client", "Listen", "Server"]
 
 _P = ParamSpec("_P")
-
-_RECV_SIZE = 65536
-# The writer joins queued lines into one send of at most this many bytes.
-_SEND_BATCH = 65536
-# Where the system has it, a line is first sent at once without blocking by
-# the thread that made it; only what the socket cannot take waits for the
-# connection's writer thread. Waking a writer per line costs a thread
-# switch per delivery, most of the adapter's time under fanout.
-_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
-
-
-# A connection's byte stream: a socket, or TLS over one.
-Stream = socket.socket | TlsSocket
-
-
-def _shutdown(sock: Stream, how: int = socket.SHUT_RDWR) -> None:
-    # Wakes a thread blocked in recv() or send() on this socket (close() alone
-    # does not on Linux); the peer may be gone already.
-    with contextlib.suppress(OSError):
-        sock.shutdown(how)
 
 
 def _refuse(sock: socket.socket, data: bytes) -> None:
@@ -97,274 +62,13 @@ def _refuse(sock: socket.socket, data: bytes) -> None:
     sock.setblocking(False)
     with contextlib.suppress(OSError):
         sock.send(data)
-    _shutdown(sock, socket.SHUT_WR)
+    shutdown(sock, socket.SHUT_WR)
     # Unread input makes close() send a reset, which can destroy the line
     # before the peer reads it; drop what has arrived so far.
     with contextlib.suppress(OSError):
-        while sock.recv(_RECV_SIZE):
+        while sock.recv(RECV_SIZE):
             pass
     sock.close()
-
-
-# -- server -------------------------------------------------------------------
-
-
-class _Conn:
-    """One connection's socket, outbound queue and two threads.
-
-    Output is queued under the core lock and sent after it is released:
-    ``send()`` gives up the GIL, and doing it under the lock would make every
-    other thread that wants the core queue behind each system call. The
-    thread that released the lock sends what the socket takes at once
-    (``flush``); the connection's writer thread only sends what a full socket
-    could not take, and everything once the connection is closing.
-    """
-
-    def __init__(self, server: Server, sock: Stream, peer: str) -> None:
-        self.server = server
-        self.sock = sock
-        self.peer = peer
-        self.session: Session | None = None
-        self.segmented = False
-        self.meter = QueueMeter(server.limits.send_queue_soft)
-        # Guards the outbound queue only; never held while calling the core.
-        # The hot paths take the bare lock (a Condition's ``with`` runs in
-        # Python), the writer waits on the condition.
-        self.guard = threading.Lock()
-        self.cond = threading.Condition(self.guard)
-        self.outbound: collections.deque[bytes] = collections.deque()
-        self.queued = 0
-        # Whether the server's list of connections to flush has this one
-        # (guarded by the server's ``_dirty_lock``).
-        self.dirty = False
-        # One thread at a time sends (a flusher or the writer), holding a
-        # batch taken off ``outbound``; meanwhile nothing may jump ahead of it.
-        self.sending = False
-        # The socket was full: the writer sends until the queue is empty.
-        self.stalled = False
-        # The plain socket to send on without blocking; TLS output always
-        # goes through the writer.
-        self.direct: socket.socket | None = (
-            sock if _DONTWAIT is not None and isinstance(sock, socket.socket) else None
-        )
-        self.closing = False  # the core closed it: flush, then shut down
-        self.aborted = False  # drop what is queued and shut down now
-        self.abort_at: float | None = None
-        self.readable = threading.Event()
-        self.readable.set()
-        self.written = threading.Event()  # the writer has finished
-        self._threads_left = 2
-        self.reader = threading.Thread(
-            target=self._read_loop, name=f"batchat-read {peer}", daemon=True
-        )
-        self.writer = threading.Thread(
-            target=self._write_loop, name=f"batchat-write {peer}", daemon=True
-        )
-
-    def start(self) -> None:
-        """Start both threads, or raise with nothing left running.
-
-        Starting a thread fails when the process is out of threads or memory
-        (``RuntimeError``); the caller then refuses the connection.
-        """
-        try:
-            self.writer.start()
-        except BaseException:
-            self.sock.close()
-            raise
-        try:
-            self.reader.start()
-        except BaseException:
-            # The writer sees the abort, ends, and (the reader never having
-            # run) closes the socket as the last thread out.
-            self._thread_done()
-            self.abort()
-            raise
-
-    # Called with the core lock held.
-
-    def enqueue(self, data: bytes) -> None:
-        with self.guard:
-            if self.closing or self.aborted:
-                return
-            self.outbound.append(data)
-            self.queued += len(data)
-
-    def close(self, grace: float) -> None:
-        with self.cond:
-            if self.closing or self.aborted:
-                return
-            self.closing = True
-            self.abort_at = self.server.clock() + grace
-            self.cond.notify()
-        # A reader paused by flood control must wake up to see it is over.
-        self.readable.set()
-
-    def abort(self) -> None:
-        with self.cond:
-            self.aborted = True
-            self.outbound.clear()
-            self.queued = 0
-            self.cond.notify()
-        self.readable.set()
-        _shutdown(self.sock)
-
-    # Called without the core lock.
-
-    def flush(self) -> None:
-        """Send what is queued as far as the socket takes it without blocking."""
-        direct = self.direct
-        with self.guard:
-            if not self.outbound:
-                return
-            if direct is None or self.stalled or self.closing:
-                # The writer's job (it may be waiting for it).
-                self.cond.notify()
-                data = None
-            elif self.sending:
-                # The thread sending takes this too when its batch is out.
-                data = None
-            else:
-                data = self._take()
-                self.sending = True
-        while data is not None:
-            assert direct is not None and _DONTWAIT is not None
-            try:
-                sent = direct.send(data, _DONTWAIT)
-            except OSError:
-                # Full (EAGAIN) or broken: the writer sends the rest, or
-                # meets the error and ends the connection.
-                sent = 0
-            with self.guard:
-                if self.aborted:
-                    self.sending = False
-                    return
-                self.queued -= sent
-                if sent < len(data):
-                    self.outbound.appendleft(data[sent:])
-                    self.stalled = True
-                if self.stalled or self.closing or not self.outbound:
-                    self.sending = False
-                    if self.outbound or self.closing:
-                        self.cond.notify()
-                    data = None
-                else:
-                    # More came while this batch was out: one send for it all.
-                    data = self._take()
-        # Sent or not, the queue may have crossed a limit the core must hear
-        # about.
-        self.report()
-
-    def _take(self) -> bytes:
-        """The next batch off ``outbound`` (``cond`` held): the queued lines
-        joined up to ``_SEND_BATCH`` bytes, or one message for a segmented
-        dialect, whose client takes each read as one message."""
-        first = self.outbound.popleft()
-        if self.segmented or not self.outbound:
-            return first
-        batch = [first]
-        size = len(first)
-        while self.outbound and size + len(self.outbound[0]) <= _SEND_BATCH:
-            size += len(self.outbound[0])
-            batch.append(self.outbound.popleft())
-        return b"".join(batch)
-
-    def _writable(self) -> bool:
-        # What the writer waits for (``cond`` held): a batch no flusher
-        # will send, or a closed connection with nothing left to send.
-        if self.aborted:
-            return True
-        if self.sending:
-            return False
-        if not self.outbound:
-            return self.closing
-        return self.stalled or self.closing or self.direct is None
-
-    # The threads.
-
-    def _read_loop(self) -> None:
-        server = self.server
-        try:
-            if isinstance(self.sock, TlsSocket):
-                self.sock.handshake()
-            while True:
-                self.readable.wait()
-                if self.aborted:
-                    break
-                data = self.sock.recv(_RECV_SIZE)
-                if self.closing:
-                    # Draining: the core is done with this connection, but
-                    # input left unread would make close() reset it, and a
-                    # reset can destroy the CLOSING line before the peer
-                    # reads it. Read and drop until the peer's EOF (or the
-                    # timer's abort, DRAIN_GRACE after the output is out).
-                    if not data:
-                        break
-                    continue
-                assert self.session is not None
-                server.call(server.core.receive, self.session, data)
-                if not data:
-                    break
-        except OSError:
-            pass
-        finally:
-            assert self.session is not None
-            server.call(server.core.disconnect, self.session)
-            if not self.closing:
-                # The peer is gone: nothing queued can reach it.
-                self.abort()
-            self._thread_done()
-
-    def _write_loop(self) -> None:
-        try:
-            while True:
-                with self.cond:
-                    while not self._writable():
-                        self.cond.wait()
-                    if self.aborted or not self.outbound:
-                        break
-                    data = self._take()
-                    self.sending = True
-                try:
-                    self.sock.sendall(data)
-                finally:
-                    with self.guard:
-                        self.sending = False
-                        if not self.aborted:
-                            self.queued -= len(data)
-                        if not self.outbound:
-                            # Caught up: flushers send again.
-                            self.stalled = False
-                self.report()
-        except OSError:
-            pass
-        finally:
-            if self.closing and not self.aborted:
-                # All output is out: half-close, so the peer reads it and
-                # then EOF, while the reader drains for a short grace.
-                _shutdown(self.sock, socket.SHUT_WR)
-                self.server.drained(self)
-            else:
-                _shutdown(self.sock)
-            self.written.set()
-            self._thread_done()
-
-    def report(self) -> None:
-        """Tell the core how many bytes wait, if the meter says it matters."""
-        # An unlocked look first, so a connection far below the limits does
-        # not contend for the core lock after every send.
-        floor = self.meter.floor
-        if self.queued < floor and self.meter.reported < floor:
-            return
-        self.server.report(self)
-
-    def _thread_done(self) -> None:
-        with self.cond:
-            self._threads_left -= 1
-            last = self._threads_left == 0
-        if last:
-            self.sock.close()
-            self.server.forget(self)
 
 
 class Server:
@@ -403,14 +107,14 @@ class Server:
         self.lock = threading.RLock()
         self._timer_cond = threading.Condition(self.lock)
         self._timer_wake: float | None = None
-        self._conns: dict[Session, _Conn] = {}
+        self._conns: dict[Session, Conn] = {}
         # The connections with lines queued and not yet flushed, and whether
         # a thread is flushing; both guarded by _dirty_lock.
-        self._dirty: list[_Conn] = []
+        self._dirty: list[Conn] = []
         self._flushing = False
         self._dirty_lock = threading.Lock()
-        self._all_conns: set[_Conn] = set()
-        self._closing_conns: set[_Conn] = set()
+        self._all_conns: set[Conn] = set()
+        self._closing_conns: set[Conn] = set()
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="batchat-job"
         )
@@ -502,7 +206,7 @@ class Server:
             self.apply(method(*args, **kwargs))
         self._flush()
 
-    def report(self, conn: _Conn) -> None:
+    def report(self, conn: Conn) -> None:
         """Tell the core how many bytes ``conn`` has waiting, if it matters."""
         with self.lock:
             session = conn.session
@@ -551,7 +255,7 @@ class Server:
         """Queue the output's lines and act on the rest; the caller sends the
         lines with ``_flush()`` after releasing the lock."""
         # One write per connection for all its lines in this output.
-        written: dict[_Conn, list[bytes]] = {}
+        written: dict[Conn, list[bytes]] = {}
         for session, data in out.sends:
             conn = self._conns.get(session)
             if conn is not None:
@@ -590,7 +294,7 @@ class Server:
         for job in out.jobs:
             self._start_job(job)
         # The send-queue sizes go to the core once the flushers have sent
-        # what the sockets take (``_Conn.report``).
+        # what the sockets take (``Conn.report``).
         self._wake_timer(self.core.earliest_deadline())
 
     def _wake_timer(self, when: float | None) -> None:
@@ -619,14 +323,14 @@ class Server:
 
         future.add_done_callback(done)
 
-    def drained(self, conn: _Conn) -> None:
+    def drained(self, conn: Conn) -> None:
         """``conn`` has written everything: give its reader a short drain."""
         with self.lock:
             if conn.abort_at is not None:
                 conn.abort_at = min(conn.abort_at, self.clock() + DRAIN_GRACE)
                 self._wake_timer(conn.abort_at)
 
-    def forget(self, conn: _Conn) -> None:
+    def forget(self, conn: Conn) -> None:
         with self.lock:
             self._all_conns.discard(conn)
             self._closing_conns.discard(conn)
@@ -693,7 +397,7 @@ class Server:
             stream: Stream = sock
             if tls is not None:
                 stream = TlsSocket(sock, tls, server_side=True)
-            conn = _Conn(self, stream, peer)
+            conn = Conn(self, stream, peer)
             conn.session = session
             conn.segmented = session.segmented
             try:
@@ -750,10 +454,10 @@ class Server:
             self._stopping = True
         self._stop_accepting.set()
         if self._listener is not None:
-            _shutdown(self._listener)
+            shutdown(self._listener)
             self._listener.close()
         for _, sock in self._dialect_listeners:
-            _shutdown(sock)
+            shutdown(sock)
             sock.close()
         if self._accept_thread is not None:
             self._accept_thread.join(SHUTDOWN_GRACE)
@@ -792,218 +496,3 @@ class Server:
 
 
 # -- client -------------------------------------------------------------------
-
-
-class _Waiter:
-    __slots__ = ("done", "error", "reply")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.reply: Reply | None = None
-        self.error: ConnectionError | None = None
-
-
-class Client:
-    """A BatChat client on a blocking socket and a reader thread.
-
-    ``Client.connect(host, port)`` returns a connected client (a context
-    manager). ``request()`` sends a command and blocks for its reply. Pushes
-    go to ``on_push(push)``, called in the reader thread (it must not call
-    ``request()``, which would wait for that same thread), or else to the
-    ``pushes`` queue, which gets ``None`` once the connection has ended.
-    """
-
-    def __init__(self, sock: Stream, *, on_push: PushCallback | None = None) -> None:
-        self.sock = sock
-        self.connection = Connection(Role.CLIENT)
-        self.on_push = on_push
-        self.pushes: queue.Queue[Push | None] = queue.Queue()
-        # _send_lock orders whole writes, so the wire order matches the order
-        # of the reply FIFO; _state_lock guards the Connection.
-        self._send_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._waiters: collections.deque[_Waiter] = collections.deque()
-        self._greeted = threading.Event()
-        self._error: ConnectionError | None = None
-        self.closed = threading.Event()
-        self._reader = threading.Thread(
-            target=self._read_loop, name="batchat-client", daemon=True
-        )
-        self._reader.start()
-
-    @classmethod
-    def connect(
-        cls,
-        host: str,
-        port: int,
-        *,
-        on_push: PushCallback | None = None,
-        timeout: float = 10.0,
-        tls: bool | ssl.SSLContext | None = None,
-        cafile: str | None = None,
-    ) -> Client:
-        """Connect and wait for the greeting (``ConnectionError`` if refused).
-
-        ``tls=True`` speaks TLS and verifies the server's certificate and
-        name (against ``cafile`` if given, else the system's authorities);
-        an ``ssl.SSLContext`` is used as it is. ``ssl.SSLError`` (an
-        ``OSError``) if the certificate does not check out.
-        """
-        context = client_context(tls, cafile)
-        sock = socket.create_connection((host, port), timeout=timeout)
-        stream: Stream = sock
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if context is not None:
-                stream = TlsSocket(
-                    sock, context, server_side=False, server_hostname=host
-                )
-                stream.handshake(timeout)
-            sock.settimeout(None)
-        except BaseException:
-            sock.close()
-            raise
-        client = cls(stream, on_push=on_push)
-        if not client._greeted.wait(timeout):
-            client.close()
-            raise TimeoutError("no greeting from the server")
-        if client.connection.greeting is None:
-            client.close()
-            raise client._error or ConnectionError("connection refused")
-        return client
-
-    @property
-    def greeting(self) -> Greeting:
-        greeting = self.connection.greeting
-        if greeting is None:
-            raise RuntimeError("no greeting yet")
-        return greeting
-
-    def request(self, command: Command, timeout: float | None = 10.0) -> Reply:
-        """Send ``command`` and block until its reply arrives.
-
-        Raises ``ConnectionError`` if the connection is, or gets, lost first,
-        and ``TimeoutError`` after ``timeout`` seconds (the reply, when it
-        comes, is then dropped).
-        """
-        if not command.spec().has_reply:
-            raise ValueError(f"{command.VERB} gets no reply; use send()")
-        waiter = self._send(command)
-        assert waiter is not None
-        if not waiter.done.wait(timeout):
-            raise TimeoutError(f"no reply to {command.VERB} in {timeout} s")
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.reply is not None
-        return waiter.reply
-
-    def send(self, command: Command) -> None:
-        """Send a command without waiting for its reply (PONG has none)."""
-        self._send(command)
-
-    def _send(self, command: Command) -> _Waiter | None:
-        with self._send_lock:
-            with self._state_lock:
-                if self._error is not None:
-                    raise self._error
-                data = self.connection.send(command)
-                waiter = _Waiter() if command.spec().has_reply else None
-                if waiter is not None:
-                    self._waiters.append(waiter)
-            try:
-                self.sock.sendall(data)
-            except OSError as exc:
-                self._fail(ConnectionError(f"connection lost: {exc}"))
-        return waiter
-
-    def _send_quietly(self, command: Command) -> None:
-        with contextlib.suppress(ConnectionError):
-            self._send(command)
-
-    def close(self) -> None:
-        """Close the connection (the server sees the client drop)."""
-        _shutdown(self.sock)
-        if self._reader is not threading.current_thread():
-            self._reader.join(SHUTDOWN_GRACE)
-        self.sock.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- the reader thread ------------------------------------------------------
-
-    def _read_loop(self) -> None:
-        try:
-            while True:
-                try:
-                    data = self.sock.recv(_RECV_SIZE)
-                except OSError:
-                    data = b""
-                with self._state_lock:
-                    events = self._events(data)
-                for event in events:
-                    self._dispatch(event)
-                if not data or self._error is not None:
-                    break
-        finally:
-            self._fail(ConnectionError("connection closed"))
-            self._greeted.set()
-            self.pushes.put(None)
-            self.closed.set()
-
-    def _events(self, data: bytes) -> list[Event]:
-        events: list[Event] = []
-        try:
-            self.connection.receive_data(data)
-            while True:
-                event = self.connection.next_event()
-                if event is NEED_DATA or isinstance(event, ConnectionClosed):
-                    return events
-                events.append(event)
-        except RemoteProtocolError as exc:
-            # Nothing a broken server says afterwards can be trusted.
-            log.warning("server broke the protocol: %s", exc)
-            self._error = ConnectionError(f"server broke the protocol: {exc}")
-            _shutdown(self.sock)
-            return events
-
-    def _dispatch(self, event: Event) -> None:
-        if isinstance(event, Greeting):
-            self._greeted.set()
-        elif isinstance(event, Reply):
-            with self._state_lock:
-                waiter = self._waiters.popleft()
-            waiter.reply = event
-            waiter.done.set()
-        elif isinstance(event, ServerPing):
-            # Not from this thread: a request() blocked in sendall holds the
-            # send lock, and waiting for it here would stop us reading.
-            threading.Thread(
-                target=self._send_quietly, args=(Pong(token=event.token),), daemon=True
-            ).start()
-        elif isinstance(event, Push):
-            if isinstance(event, Closing):
-                self._fail(ConnectionError(f"server closing: {event.reason}"))
-                self._greeted.set()
-            if self.on_push is not None:
-                self.on_push(event)
-            else:
-                self.pushes.put(event)
-
-    def _fail(self, error: ConnectionError) -> None:
-        with self._state_lock:
-            if self._error is None:
-                self._error = error
-            waiters = list(self._waiters)
-            self._waiters.clear()
-        for waiter in waiters:
-            waiter.error = error
-            waiter.done.set()

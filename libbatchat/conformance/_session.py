@@ -10,7 +10,6 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import fields
 from typing import NamedTuple
 
 from ._model import (
@@ -29,37 +28,10 @@ from ._model import (
     Unknown,
 )
 from ._timing import Bucket, Timing, Transcript
+from ._verdict import CaseFailed, CaseSkipped, matches, show
 from .dialects import Dialect
 
 __all__ = ["Bucket", "CaseFailed", "CaseSkipped", "Session", "Timing", "Transcript"]
-
-
-class CaseFailed(AssertionError):
-    """The server broke the spec; the message says how."""
-
-
-class CaseSkipped(Exception):
-    """The case cannot run here (it would exceed the time budget, say)."""
-
-
-def matches(pattern: Push, event: Event) -> bool:
-    """Equal, except that fields left ``None`` in the pattern match anything."""
-    if type(pattern) is not type(event):
-        return False
-    for f in fields(pattern):
-        want = getattr(pattern, f.name)
-        if want is not None and want != getattr(event, f.name):
-            return False
-    return True
-
-
-def show(event: Event | None) -> str:
-    if event is None:
-        return "nothing"
-    if isinstance(event, Reply):
-        name = event.outcome.value if event.outcome else "unknown code"
-        return f"{event.code} ({name}) {event.text!r}"
-    return repr(event)
 
 
 # How often a waiting session lets its siblings read.

@@ -1,0 +1,300 @@
+"""The threaded server's connections: a socket, its outbound queue, two threads.
+
+Also what the threaded server and client share about a socket: the stream
+type (plain or TLS), the read size, and how to wake a blocked thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+import threading
+from typing import TYPE_CHECKING
+
+from libbatchat._server import Session
+
+from ._common import QueueMeter
+from ._tls import TlsSocket
+
+if TYPE_CHECKING:
+    from .threaded import Server
+
+RECV_SIZE = 65536
+
+# The writer joins queued lines into one send of at most this many bytes.
+_SEND_BATCH = 65536
+# Where the system has it, a line is first sent at once without blocking by
+# the thread that made it; only what the socket cannot take waits for the
+# connection's writer thread. Waking a writer per line costs a thread
+# switch per delivery, most of the adapter's time under fanout.
+_DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
+
+
+# A connection's byte stream: a socket, or TLS over one.
+Stream = socket.socket | TlsSocket
+
+
+def shutdown(sock: Stream, how: int = socket.SHUT_RDWR) -> None:
+    # Wakes a thread blocked in recv() or send() on this socket (close() alone
+    # does not on Linux); the peer may be gone already.
+    with contextlib.suppress(OSError):
+        sock.shutdown(how)
+
+
+class Conn:
+    """One connection's socket, outbound queue and two threads.
+
+    Output is queued under the core lock and sent after it is released:
+    ``send()`` gives up the GIL, and doing it under the lock would make every
+    other thread that wants the core queue behind each system call. The
+    thread that released the lock sends what the socket takes at once
+    (``flush``); the connection's writer thread only sends what a full socket
+    could not take, and everything once the connection is closing.
+    """
+
+    def __init__(self, server: Server, sock: Stream, peer: str) -> None:
+        self.server = server
+        self.sock = sock
+        self.peer = peer
+        self.session: Session | None = None
+        self.segmented = False
+        self.meter = QueueMeter(server.limits.send_queue_soft)
+        # Guards the outbound queue only; never held while calling the core.
+        # The hot paths take the bare lock (a Condition's ``with`` runs in
+        # Python), the writer waits on the condition.
+        self.guard = threading.Lock()
+        self.cond = threading.Condition(self.guard)
+        self.outbound: collections.deque[bytes] = collections.deque()
+        self.queued = 0
+        # Whether the server's list of connections to flush has this one
+        # (guarded by the server's ``_dirty_lock``).
+        self.dirty = False
+        # One thread at a time sends (a flusher or the writer), holding a
+        # batch taken off ``outbound``; meanwhile nothing may jump ahead of it.
+        self.sending = False
+        # The socket was full: the writer sends until the queue is empty.
+        self.stalled = False
+        # The plain socket to send on without blocking; TLS output always
+        # goes through the writer.
+        self.direct: socket.socket | None = (
+            sock if _DONTWAIT is not None and isinstance(sock, socket.socket) else None
+        )
+        self.closing = False  # the core closed it: flush, then shut down
+        self.aborted = False  # drop what is queued and shut down now
+        self.abort_at: float | None = None
+        self.readable = threading.Event()
+        self.readable.set()
+        self.written = threading.Event()  # the writer has finished
+        self._threads_left = 2
+        self.reader = threading.Thread(
+            target=self._read_loop, name=f"batchat-read {peer}", daemon=True
+        )
+        self.writer = threading.Thread(
+            target=self._write_loop, name=f"batchat-write {peer}", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start both threads, or raise with nothing left running.
+
+        Starting a thread fails when the process is out of threads or memory
+        (``RuntimeError``); the caller then refuses the connection.
+        """
+        try:
+            self.writer.start()
+        except BaseException:
+            self.sock.close()
+            raise
+        try:
+            self.reader.start()
+        except BaseException:
+            # The writer sees the abort, ends, and (the reader never having
+            # run) closes the socket as the last thread out.
+            self._thread_done()
+            self.abort()
+            raise
+
+    # Called with the core lock held.
+
+    def enqueue(self, data: bytes) -> None:
+        with self.guard:
+            if self.closing or self.aborted:
+                return
+            self.outbound.append(data)
+            self.queued += len(data)
+
+    def close(self, grace: float) -> None:
+        with self.cond:
+            if self.closing or self.aborted:
+                return
+            self.closing = True
+            self.abort_at = self.server.clock() + grace
+            self.cond.notify()
+        # A reader paused by flood control must wake up to see it is over.
+        self.readable.set()
+
+    def abort(self) -> None:
+        with self.cond:
+            self.aborted = True
+            self.outbound.clear()
+            self.queued = 0
+            self.cond.notify()
+        self.readable.set()
+        shutdown(self.sock)
+
+    # Called without the core lock.
+
+    def flush(self) -> None:
+        """Send what is queued as far as the socket takes it without blocking."""
+        direct = self.direct
+        with self.guard:
+            if not self.outbound:
+                return
+            if direct is None or self.stalled or self.closing:
+                # The writer's job (it may be waiting for it).
+                self.cond.notify()
+                data = None
+            elif self.sending:
+                # The thread sending takes this too when its batch is out.
+                data = None
+            else:
+                data = self._take()
+                self.sending = True
+        while data is not None:
+            assert direct is not None and _DONTWAIT is not None
+            try:
+                sent = direct.send(data, _DONTWAIT)
+            except OSError:
+                # Full (EAGAIN) or broken: the writer sends the rest, or
+                # meets the error and ends the connection.
+                sent = 0
+            with self.guard:
+                if self.aborted:
+                    self.sending = False
+                    return
+                self.queued -= sent
+                if sent < len(data):
+                    self.outbound.appendleft(data[sent:])
+                    self.stalled = True
+                if self.stalled or self.closing or not self.outbound:
+                    self.sending = False
+                    if self.outbound or self.closing:
+                        self.cond.notify()
+                    data = None
+                else:
+                    # More came while this batch was out: one send for it all.
+                    data = self._take()
+        # Sent or not, the queue may have crossed a limit the core must hear
+        # about.
+        self.report()
+
+    def _take(self) -> bytes:
+        """The next batch off ``outbound`` (``cond`` held): the queued lines
+        joined up to ``_SEND_BATCH`` bytes, or one message for a segmented
+        dialect, whose client takes each read as one message."""
+        first = self.outbound.popleft()
+        if self.segmented or not self.outbound:
+            return first
+        batch = [first]
+        size = len(first)
+        while self.outbound and size + len(self.outbound[0]) <= _SEND_BATCH:
+            size += len(self.outbound[0])
+            batch.append(self.outbound.popleft())
+        return b"".join(batch)
+
+    def _writable(self) -> bool:
+        # What the writer waits for (``cond`` held): a batch no flusher
+        # will send, or a closed connection with nothing left to send.
+        if self.aborted:
+            return True
+        if self.sending:
+            return False
+        if not self.outbound:
+            return self.closing
+        return self.stalled or self.closing or self.direct is None
+
+    # The threads.
+
+    def _read_loop(self) -> None:
+        server = self.server
+        try:
+            if isinstance(self.sock, TlsSocket):
+                self.sock.handshake()
+            while True:
+                self.readable.wait()
+                if self.aborted:
+                    break
+                data = self.sock.recv(RECV_SIZE)
+                if self.closing:
+                    # Draining: the core is done with this connection, but
+                    # input left unread would make close() reset it, and a
+                    # reset can destroy the CLOSING line before the peer
+                    # reads it. Read and drop until the peer's EOF (or the
+                    # timer's abort, DRAIN_GRACE after the output is out).
+                    if not data:
+                        break
+                    continue
+                assert self.session is not None
+                server.call(server.core.receive, self.session, data)
+                if not data:
+                    break
+        except OSError:
+            pass
+        finally:
+            assert self.session is not None
+            server.call(server.core.disconnect, self.session)
+            if not self.closing:
+                # The peer is gone: nothing queued can reach it.
+                self.abort()
+            self._thread_done()
+
+    def _write_loop(self) -> None:
+        try:
+            while True:
+                with self.cond:
+                    while not self._writable():
+                        self.cond.wait()
+                    if self.aborted or not self.outbound:
+                        break
+                    data = self._take()
+                    self.sending = True
+                try:
+                    self.sock.sendall(data)
+                finally:
+                    with self.guard:
+                        self.sending = False
+                        if not self.aborted:
+                            self.queued -= len(data)
+                        if not self.outbound:
+                            # Caught up: flushers send again.
+                            self.stalled = False
+                self.report()
+        except OSError:
+            pass
+        finally:
+            if self.closing and not self.aborted:
+                # All output is out: half-close, so the peer reads it and
+                # then EOF, while the reader drains for a short grace.
+                shutdown(self.sock, socket.SHUT_WR)
+                self.server.drained(self)
+            else:
+                shutdown(self.sock)
+            self.written.set()
+            self._thread_done()
+
+    def report(self) -> None:
+        """Tell the core how many bytes wait, if the meter says it matters."""
+        # An unlocked look first, so a connection far below the limits does
+        # not contend for the core lock after every send.
+        floor = self.meter.floor
+        if self.queued < floor and self.meter.reported < floor:
+            return
+        self.server.report(self)
+
+    def _thread_done(self) -> None:
+        with self.cond:
+            self._threads_left -= 1
+            last = self._threads_left == 0
+        if last:
+            self.sock.close()
+            self.server.forget(self)
