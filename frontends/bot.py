@@ -30,6 +30,7 @@ from libbatchat.client import (
     Guest,
     Identity,
     LoginError,
+    add_tls_flags,
     parse_address,
 )
 
@@ -93,14 +94,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         metavar="#ROOM",
         help="join ROOM besides the bot's own rooms (repeatable)",
     )
-    parser.add_argument(
-        "--tls", action="store_true", help="speak TLS; the certificate is verified"
-    )
-    parser.add_argument(
-        "--cafile",
-        metavar="FILE",
-        help="with --tls: trust the certificates in FILE (a self-signed server)",
-    )
+    add_tls_flags(parser)
     parser.add_argument(
         "--log-level",
         default=environ.get("BATCHAT_LOG_LEVEL", "INFO").upper(),

@@ -8,10 +8,11 @@ and one writes (sending only what a full socket could not take, so a peer
 that stops reading blocks only its own writer); one timer waits on a
 condition until ``core.next_deadline()``; a bounded pool runs jobs.
 
-The client (``Client``, in ``_threaded_client``; the server's per-connection
-half is ``_threaded_conn``) reads in a thread of its own: replies wake the ``request()`` that
+The client reads in a thread of its own: replies wake the ``request()`` that
 waits for them, in order; pushes go to ``on_push`` or the ``pushes`` queue;
-the server's PING is answered with PONG without the caller seeing it.
+the server's PING is answered with PONG without the caller seeing it. It
+lives in ``_threaded_client``, a connection's half of the server in
+``_threaded_conn``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from ._errors import (
     explain,
 )
 from ._events import Subscription
+from ._flags import add_tls_flags
 from ._settings import (
     DEFAULT_PORT,
     Account,
@@ -105,6 +106,7 @@ __all__ = [
     "Update",
     "VirtualClock",
     "Wire",
+    "add_tls_flags",
     "describe_closing",
     "explain",
     "fold",

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO
 
 from libbatchat.adapters._tls import client_context
+from libbatchat.client import add_tls_flags
 from libbatchat.conformance import _report, _spec
 from libbatchat.conformance._engine import (
     Case,
@@ -63,18 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="another address of the same server (a cluster's node): each "
         "case spreads its sessions over every address; repeatable",
     )
-    p.add_argument(
-        "--tls",
-        action="store_true",
-        help="speak TLS, verifying the server's certificate and name against "
-        "the system's authorities (or --cafile)",
-    )
-    p.add_argument(
-        "--cafile",
-        metavar="FILE",
-        help="trust only the certificates in this PEM file (a self-signed "
-        "server's certificate, say); implies --tls",
-    )
+    add_tls_flags(p, cafile_implies_tls=True)
     p.add_argument(
         "--server-cmd",
         metavar="CMD",

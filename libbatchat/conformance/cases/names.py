@@ -14,7 +14,7 @@ from libbatchat.conformance._model import (
     Register,
     Send,
 )
-from libbatchat.conformance._session import CaseFailed
+from libbatchat.conformance._session import CaseFailed, Session
 
 # Latin letters and the Cyrillic letters drawn the same (UTS #39 confusables).
 _CYRILLIC = str.maketrans("aceopx", "\u0430\u0441\u0435\u043e\u0440\u0445")
@@ -27,6 +27,20 @@ def _alike(name: str) -> list[str]:
     cyrillic = name.translate(_CYRILLIC)
     fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in name)
     return [cyrillic, fullwidth, name.upper()]
+
+
+def _refuses_alike(s: Session, name: str, refusal: Outcome, code: str) -> None:
+    """Every look-alike of ``name`` is refused as a nick (``refusal``, the
+    reply naming ``name`` unless only the case differs) and as an account."""
+    for other in _alike(name):
+        reply = s.do(Guest(nick=other), refusal, what=f"APELIDO {other}")
+        if other != name.upper() and name not in reply.text:
+            raise CaseFailed(f"{code} should name {name}: {reply.text!r}")
+        s.do(
+            Register(user=other, password="pw s3cret"),
+            Outcome.NAME_TAKEN,
+            what=f"NOVO {other}",
+        )
 
 
 @case(
@@ -68,16 +82,7 @@ def welcome(t: Trial) -> None:
 def alike_online(t: Trial) -> None:
     owner = t.guest(name=t.name("ana"))
     name = owner.name or ""
-    s = t.connect()
-    for other in _alike(name):
-        reply = s.do(Guest(nick=other), Outcome.NAME_ONLINE, what=f"APELIDO {other}")
-        if other != name.upper() and name not in reply.text:
-            raise CaseFailed(f"ERRO-705 should name {name}: {reply.text!r}")
-        s.do(
-            Register(user=other, password="pw s3cret"),
-            Outcome.NAME_TAKEN,
-            what=f"NOVO {other}",
-        )
+    _refuses_alike(t.connect(), name, Outcome.NAME_ONLINE, "ERRO-705")
 
 
 @case(
@@ -90,15 +95,7 @@ def alike_registered(t: Trial) -> None:
     name = t.name("ana")
     s = t.connect()
     s.do(Register(user=name, password="pw s3cret"), Outcome.REGISTERED)
-    for other in _alike(name):
-        reply = s.do(Guest(nick=other), Outcome.NAME_TAKEN, what=f"APELIDO {other}")
-        if other != name.upper() and name not in reply.text:
-            raise CaseFailed(f"ERRO-703 should name {name}: {reply.text!r}")
-        s.do(
-            Register(user=other, password="pw s3cret"),
-            Outcome.NAME_TAKEN,
-            what=f"NOVO {other}",
-        )
+    _refuses_alike(s, name, Outcome.NAME_TAKEN, "ERRO-703")
 
 
 @case(
