@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from libbatchat import StoreError, hash_password, verify_password
 from libbatchat._accounts import AccountStore
 from libbatchat.adapters.sqlite import SqliteStore
 from tests.services import PostgresServer
+from tests.store_harness import create_at_once
 
 LOW = {"n": 2**4, "r": 8, "p": 1}
 Opener = Callable[[], AccountStore]
@@ -74,18 +74,7 @@ def test_a_second_store_sees_a_commit_at_once(opener: Opener) -> None:
 
 def test_concurrent_creates_of_one_name(opener: Opener) -> None:
     stores = [opener() for _ in range(4)]
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        results.append(stores[i % 4].create("Bob" if i % 2 else "bOB", f"r{i}"))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = create_at_once(stores, ["bOB", "Bob"])
     assert results.count(True) == 1
 
 

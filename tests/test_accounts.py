@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import base64
-import threading
 
 import pytest
 
 from libbatchat import AccountStore, MemoryStore, hash_password, verify_password
 from libbatchat._accounts import SALT_BYTES, dummy_record
+from tests.store_harness import create_at_once
 
 LOW = {"n": 2**4, "r": 8, "p": 1}
 
@@ -85,16 +85,5 @@ def test_memory_store() -> None:
 
 def test_memory_store_concurrent_creates_one_winner() -> None:
     store = MemoryStore()
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        results.append(store.create("Bob" if i % 2 else "BOB", f"r{i}"))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = create_at_once([store], ["BOB", "Bob"])
     assert results.count(True) == 1

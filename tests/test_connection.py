@@ -30,27 +30,13 @@ from libbatchat import (
     Who,
 )
 from libbatchat._connection import CLIENT_MAX_LINE
-from libbatchat._events import COMMAND_TYPES
 from libbatchat._table import VERBS
+from tests.samples import example
 
 GREETING = Greeting(
     max_line=64, burst=10, rate=5, ping=90, ping_timeout=150, login_timeout=30
 )
 CLOSING = Closing(reason="shutdown", text="bye")
-# By (kind, argument name): the same name can be of two kinds (after).
-SAMPLE_ARGS = {
-    ("name", "user"): "ana",
-    ("password", "password"): "s3cret pass",
-    ("name", "nick"): "Z\u00e9",
-    ("room", "room"): "#geral",
-    ("scope", "room"): "#geral",
-    ("target", "target"): "bruno",
-    ("text", "text"): " oi ",
-    ("token", "token"): "t-1",
-    ("token", "command"): "join",
-    ("name", "after"): "bia",
-    ("room", "after"): "#b",
-}
 
 
 def drain(conn: Connection) -> list[Event]:
@@ -117,8 +103,7 @@ def test_every_verb_gets_its_reply_paired_with_it(verb: str) -> None:
     if VERBS[verb].needs_login:
         pair.c2s(Nick(nick="ana"))
         pair.s2c(Reply(code=218, text="ana"))
-    args = {a.name: SAMPLE_ARGS[a.kind.value, a.name] for a in VERBS[verb].args}
-    command = COMMAND_TYPES[verb](**args)
+    command = example(verb)
     assert pair.c2s(command) == [command]
     assert pair.server.pending == pair.client.pending == (command,)
     for code in VERBS[verb].replies:

@@ -28,8 +28,9 @@ from libbatchat import (
     parse_server_line,
     serialize,
 )
-from libbatchat._events import COMMAND_TYPES, Command, Event
+from libbatchat._events import Event
 from libbatchat._table import VERBS
+from tests.samples import example
 
 GREETING_LINE = (
     "OLA-100 batchat/2 max-line=4096 burst=10 rate=5 ping=90 ping-timeout=150 "
@@ -43,25 +44,6 @@ FULL_GREETING_LINE = GREETING_LINE + (
     " max-unterminated=8192 lines-before-login=100 login-attempts=3"
     " login-window=60 rooms-per-session=50 max-rooms=5000"
 )
-# By (kind, argument name): the same name can be of two kinds (after).
-SAMPLE_ARGS = {
-    ("name", "user"): "ana",
-    ("password", "password"): "s3cret pass",
-    ("name", "nick"): "Z\u00e9",
-    ("room", "room"): "#geral",
-    ("scope", "room"): "#geral",
-    ("target", "target"): "bruno",
-    ("text", "text"): " oi ",
-    ("token", "token"): "t-1",
-    ("token", "command"): "join",
-    ("name", "after"): "bia",
-    ("room", "after"): "#b",
-}
-
-
-def example(verb: str) -> Command:
-    args = {a.name: SAMPLE_ARGS[a.kind.value, a.name] for a in VERBS[verb].args}
-    return COMMAND_TYPES[verb](**args)
 
 
 # -- commands ---------------------------------------------------------------

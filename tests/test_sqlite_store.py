@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
 from libbatchat import StoreError, hash_password, verify_password
 from libbatchat.adapters.sqlite import SqliteStore
+from tests.store_harness import create_at_once
 
 LOW = {"n": 2**4, "r": 8, "p": 1}
 
@@ -72,18 +72,7 @@ def test_no_plaintext_password_in_file(tmp_path: Path) -> None:
 
 def test_concurrent_creates_of_one_name(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "a.db"))
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        results.append(store.create("Bob" if i % 2 else "bOB", f"r{i}"))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = create_at_once([store], ["bOB", "Bob"])
     assert results.count(True) == 1
     store.close()
 
