@@ -37,6 +37,7 @@ from libbatchat.conformance._model import Cap
 from libbatchat.conformance.dialects import available, load
 from libbatchat.conformance.dialects.canonical import CanonicalDialect
 from tests.adapters_harness import LoopThread
+from tests.conformance_harness import run_canonical
 
 # Steady timers for the whole suite: a loaded machine (coverage, two cores)
 # can stall a session for seconds, and a 2 s ping timeout would then close
@@ -107,19 +108,8 @@ SERVERS = [
 
 
 def run_all(port: int, cases: tuple[str, ...] = (), **kwargs: object) -> list[Result]:
-    target = Target("127.0.0.1", port)
-    dialect = load("canonical")
-    found = probe(target, dialect, scale=SCALE)
     chosen = [c for c in all_cases() if not cases or c.id in cases]
-    return run(
-        chosen,
-        target=target,
-        dialect=dialect,
-        timing=found.timing,
-        greeting=found.greeting,
-        jobs=4,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return run_canonical(chosen, port, scale=SCALE, jobs=4, **kwargs)
 
 
 def failures(results: list[Result]) -> str:
@@ -252,18 +242,8 @@ def test_missing_capability_is_na_not_fail() -> None:
 
 def test_budget_skips_slow_timer_cases() -> None:
     with threaded_server(Limits(scrypt_n=16, rate=1000, burst=1000)) as port:
-        target = Target("127.0.0.1", port)
-        dialect = load("canonical")
-        found = probe(target, dialect)
         cases = choose(all_cases(), ["limits/login-timeout", "liveness/*"])
-        results = run(
-            cases,
-            target=target,
-            dialect=dialect,
-            timing=found.timing,
-            greeting=found.greeting,
-            budget=5.0,
-        )
+        results = run_canonical(cases, port, budget=5.0)
     assert {r.verdict for r in results} == {SKIP}
     assert all("budget" in r.detail for r in results)
 

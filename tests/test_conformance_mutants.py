@@ -19,13 +19,10 @@ from libbatchat.conformance._engine import (
     PASS,
     SKIP,
     Result,
-    Target,
     all_cases,
     choose,
-    probe,
-    run,
 )
-from libbatchat.conformance.dialects import load
+from tests.conformance_harness import run_canonical
 
 # Timer cases are skipped (default timers, over the budget); the
 # per-address cases skip because loopback is exempt. The failed-login
@@ -161,18 +158,8 @@ def run_mutant(mutation: str) -> list[Result]:
         threaded.Server(host="127.0.0.1", port=0, limits=LIMITS) as server,
         BrokenServer(("127.0.0.1", server.port), mutation) as broken,
     ):
-        target = Target("127.0.0.1", broken.port)
-        dialect = load("canonical")
         # Leaves room for the proxy's extra hop when mutants run side by side.
-        found = probe(target, dialect, scale=1.5)
-        return run(
-            cases,
-            target=target,
-            dialect=dialect,
-            timing=found.timing,
-            greeting=found.greeting,
-            jobs=12,
-        )
+        return run_canonical(cases, broken.port, scale=1.5, jobs=12)
 
 
 @pytest.fixture(scope="module")

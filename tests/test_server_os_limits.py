@@ -103,6 +103,14 @@ def lines_with(log: str, text: str) -> int:
     return sum(text in line for line in log.splitlines())
 
 
+def greet_then_stop(program: Program) -> str:
+    """A newcomer is greeted, then the server stops cleanly; its log."""
+    with connect(program.port) as sock:
+        assert first_line(sock).startswith(b"OLA-100")
+    assert stop(program) == 0
+    return program.stderr()
+
+
 def reset(sock: socket.socket) -> None:
     """Close with an RST (SO_LINGER 0), as a client that vanishes does."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -139,10 +147,7 @@ def test_threaded_accept_loop_survives_failed_thread_starts(
         for sock in socks:
             sock.close()
     # The accept loop is alive: a newcomer is greeted.
-    with connect(program.port) as sock:
-        assert first_line(sock).startswith(b"OLA-100")
-    assert stop(program) == 0
-    log = program.stderr()
+    log = greet_then_stop(program)
     failures = lines_with(log, "cannot serve a new connection")
     print(
         f"threaded, RLIMIT_AS {ADDRESS_SPACE}: {greeted} greeted, {refused} closed "
@@ -289,10 +294,7 @@ def test_out_of_descriptors_is_logged_at_a_bounded_rate(
         for sock in socks:
             sock.close()
     # Descriptors free again: accepting resumes.
-    with connect(program.port) as sock:
-        assert first_line(sock).startswith(b"OLA-100")
-    assert stop(program) == 0
-    log = program.stderr()
+    log = greet_then_stop(program)
     failures = lines_with(log, "accept failed")
     print(
         f"{adapter}, RLIMIT_NOFILE 256, 400 connects: {greeted} of the first 200 "
