@@ -8,6 +8,7 @@ assertions are on counts, never on durations.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import resource
 import shutil
@@ -103,6 +104,17 @@ def lines_with(log: str, text: str) -> int:
     return sum(text in line for line in log.splitlines())
 
 
+@contextlib.contextmanager
+def open_sockets() -> Iterator[list[socket.socket]]:
+    """A list for the test's connections; whatever is in it is closed after."""
+    socks: list[socket.socket] = []
+    try:
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def greet_then_stop(program: Program) -> str:
     """A newcomer is greeted, then the server stops cleanly; its log."""
     with connect(program.port) as sock:
@@ -131,9 +143,8 @@ def test_threaded_accept_loop_survives_failed_thread_starts(
         "--max-connections", "100000",
         prefix=_limit(resource.RLIMIT_AS, ADDRESS_SPACE),
     )  # fmt: skip
-    socks: list[socket.socket] = []
     greeted = refused = 0
-    try:
+    with open_sockets() as socks:
         # Connect until thread starts have failed a few times (bounded).
         while refused < 3 and len(socks) < 600:
             sock = connect(program.port)
@@ -143,9 +154,6 @@ def test_threaded_accept_loop_survives_failed_thread_starts(
             else:
                 refused += 1
         peak = threads_of(program.proc.pid)
-    finally:
-        for sock in socks:
-            sock.close()
     # The accept loop is alive: a newcomer is greeted.
     log = greet_then_stop(program)
     failures = lines_with(log, "cannot serve a new connection")
@@ -172,17 +180,13 @@ def test_threaded_default_cap_fits_the_thread_budget(
     found = re.search(r"max_connections (\d+)", log)
     assert found, log
     cap = int(found.group(1))
-    socks: list[socket.socket] = []
-    try:
+    with open_sockets() as socks:
         for _ in range(cap):
             socks.append(connect(program.port))
             assert first_line(socks[-1]).startswith(b"OLA-100")
         with connect(program.port) as sock:
             line = first_line(sock)
         threads = threads_of(program.proc.pid)
-    finally:
-        for sock in socks:
-            sock.close()
     assert stop(program) == 0
     log = program.stderr()
     print(f"threaded, RLIMIT_AS {ADDRESS_SPACE}: cap {cap}, {threads} threads")
@@ -197,8 +201,8 @@ def test_global_cap_refuses_with_closing(
     started: list[Program], tmp_path: Path, adapter: str
 ) -> None:
     program = run_server(started, tmp_path, adapter, "--max-connections", "3")
-    socks = [connect(program.port) for _ in range(3)]
-    try:
+    with open_sockets() as socks:
+        socks.extend(connect(program.port) for _ in range(3))
         for sock in socks:
             assert first_line(sock).startswith(b"OLA-100")
         with connect(program.port) as sock:
@@ -214,9 +218,6 @@ def test_global_cap_refuses_with_closing(
             if line.startswith(b"OLA-100"):
                 break
         assert line.startswith(b"OLA-100")
-    finally:
-        for sock in socks:
-            sock.close()
     assert stop(program) == 0
 
 
@@ -276,8 +277,7 @@ def test_out_of_descriptors_is_logged_at_a_bounded_rate(
         "--max-connections", "100000",
         prefix=_limit(resource.RLIMIT_NOFILE, 256),
     )  # fmt: skip
-    socks: list[socket.socket] = []
-    try:
+    with open_sockets() as socks:
         greeted = 0
         for _ in range(400):
             socks.append(connect(program.port))
@@ -290,9 +290,6 @@ def test_out_of_descriptors_is_logged_at_a_bounded_rate(
         socks[-1].settimeout(3.0)
         with pytest.raises(TimeoutError):
             socks[-1].recv(1)
-    finally:
-        for sock in socks:
-            sock.close()
     # Descriptors free again: accepting resumes.
     log = greet_then_stop(program)
     failures = lines_with(log, "accept failed")
@@ -312,15 +309,11 @@ def test_default_cap_refuses_before_descriptors_run_out(
     program = run_server(
         started, tmp_path, adapter, prefix=_limit(resource.RLIMIT_NOFILE, 256)
     )
-    socks: list[socket.socket] = []
     lines: list[bytes] = []
-    try:
+    with open_sockets() as socks:
         for _ in range(400):
             socks.append(connect(program.port))
             lines.append(first_line(socks[-1]))
-    finally:
-        for sock in socks:
-            sock.close()
     assert stop(program) == 0
     log = program.stderr()
     greeted = sum(line.startswith(b"OLA-100") for line in lines)
@@ -372,16 +365,12 @@ def test_a_burst_of_connects_is_all_greeted(
         somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
         assert backlog == somaxconn
     count = 1500
-    socks: list[socket.socket] = []
-    try:
+    with open_sockets() as socks:
         start = time.monotonic()
         for _ in range(count):
             socks.append(connect(program.port))
         greeted = sum(first_line(sock).startswith(b"OLA-100") for sock in socks)
         took = time.monotonic() - start
-    finally:
-        for sock in socks:
-            sock.close()
     print(
         f"asyncio: {greeted} of {count} back-to-back connects greeted in {took:.2f} s"
     )
