@@ -1,4 +1,5 @@
-"""What a process costs, from /proc (Linux): CPU seconds and resident memory."""
+"""What a process costs, from /proc (Linux): CPU seconds (user and system)
+and resident memory."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Sample:
     cpu_s: float  # user + system time of every thread so far
+    user_s: float
+    sys_s: float
     rss_kib: int  # VmRSS
     threads: int
 
@@ -31,4 +34,4 @@ def sample(pid: int) -> Sample | None:
     for line in status.splitlines():
         if line.startswith(b"VmRSS:"):
             rss = int(line.split()[1])
-    return Sample((utime + stime) / _TICK, rss, threads)
+    return Sample((utime + stime) / _TICK, utime / _TICK, stime / _TICK, rss, threads)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.servers import OURS, PEERS
+from benchmarks.servers import FLOOR, FLOOR_LABEL, OURS, PEERS
 
 Record = dict[str, Any]
+# Shown as ratios to the peers: our servers, and the floor (benchmarks.floor).
+MEASURED = OURS + FLOOR
 
 
 def derive(rec: Record) -> None:
@@ -30,6 +32,12 @@ def derive(rec: Record) -> None:
         if rec.get("logged_in"):
             rec["cpu_per_login_us"] = cpu / rec["logged_in"] * 1e6
     unit = rec.get("round_trips") if kind == "dm" else rec.get("delivered")
+    if kind == "dm" and unit and rec.get("server_user_s") is not None:
+        rec["user_per_round_trip_us"] = rec["server_user_s"] / unit * 1e6
+        rec["sys_per_round_trip_us"] = rec["server_sys_s"] / unit * 1e6
+    if rec.get("syscalls") and unit:
+        # From perf stat (--syscalls): per round trip for dm, else per delivery.
+        rec["syscalls_per_unit"] = {k: v / unit for k, v in rec["syscalls"].items()}
     if rec.get("processes") and unit:
         # Several processes (the cluster's nodes and Redis): each one's cost
         # per delivery (per round trip for dm), and the nodes' together.
@@ -85,6 +93,8 @@ COLUMNS: dict[str, list[Column]] = {
         ("RTT max ms", _key("max_ms")),
         ("lost/dup/reord", _errs),
         ("CPU us/RT", _key("cpu_per_round_trip_us")),
+        ("user us/RT", _key("user_per_round_trip_us")),
+        ("sys us/RT", _key("sys_per_round_trip_us")),
         ("gen CPU%", _key("generator_cpu_pct")),
     ],
     "idle": [
@@ -155,12 +165,14 @@ def scenario_table(records: list[Record]) -> str:
         row = [rec["server"], *(show(rec) for _, show in COLUMNS[kind])]
         for p in PEERS:
             if p in peers:
-                r = ratio(rec, peers[p], key) if rec["server"] in OURS else None
+                r = ratio(rec, peers[p], key) if rec["server"] in MEASURED else None
                 row.append("-" if r is None else f"{r:.2f}")
         rows.append(row)
     note = (
         f"(x peer = our {key} / the peer's: {'lower' if lower else 'higher'} is better)"
     )
+    if any(r["server"] in FLOOR and r["status"] != "skipped" for r in records):
+        note += f"\n(floor*: benchmarks.floor, {FLOOR_LABEL}; -noack: no CHAT-215)"
     body = "\n".join([_grid(rows), note, *(n[:300] for n in notes)])
     return f"== {first['scenario']}: {first['what']}\n{body}"
 
@@ -196,7 +208,7 @@ SUMMARY: list[tuple[str, str, str]] = [
 def summary_markdown(records: list[Record]) -> str:
     """The headline figures as a Markdown table, ours with ratios to peers."""
     by = {(r["scenario"], r["server"]): r for r in records}
-    servers = [s for s in (*OURS, *PEERS) if any(k[1] == s for k in by)]
+    servers = [s for s in (*MEASURED, *PEERS) if any(k[1] == s for k in by)]
     lines = [
         "| | " + " | ".join(servers) + " |",
         "|---|" + "---:|" * len(servers),
@@ -221,7 +233,7 @@ def _cell(
     by: dict[tuple[str, str], Record], scenario: str, server: str, key: str
 ) -> str:
     rec = by.get((scenario, server))
-    if rec is None:
+    if rec is None or (server in FLOOR and rec["status"] == "skipped"):
         return ""
     if rec["status"] != "ok":
         return f"{rec['status']}: {short_error(rec)}".replace("|", "/")
@@ -235,7 +247,7 @@ def _cell(
         text = f"not reached: {_num(rec.get('held'))} in {_num(rec.get('login_s'))} s"
     if rec.get("lost") or rec.get("duplicated") or rec.get("reordered"):
         text += f" (lost/dup/reord {_errs(rec)})"
-    if server in OURS and key != "held":
+    if server in MEASURED and key != "held":
         ratios = []
         for peer in PEERS:
             r = ratio(rec, by.get((scenario, peer)), key)

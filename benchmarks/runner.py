@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cluster, cluster_report, procfs, report, servers
+from benchmarks import cluster, cluster_report, procfs, report, servers, syscalls
 from benchmarks.scenarios import BY_NAME, SCENARIOS, Scenario
 
 # The generator gives up by itself (setup and stall timeouts); this is the
@@ -43,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--servers",
         default=",".join(servers.ALL),
         help=f"comma-separated, from {','.join(servers.ALL)} (default all; "
-        "ones not installed are skipped with the reason)",
+        "ones not installed are skipped with the reason); also "
+        f"{','.join(servers.FLOOR)}: benchmarks.floor, a measuring baseline "
+        "for dm (not a server), only when named",
+    )
+    p.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="count the server's system calls in each window with perf stat "
+        "(root, or kernel.perf_event_paranoid=-1); CPU figures run a little high",
     )
     size = p.add_mutually_exclusive_group()
     size.add_argument(
@@ -159,10 +167,19 @@ def _start(name: str, workdir: Path, tree: Path) -> Server:
 
 
 def _drive(
-    server: Server, job: dict[str, Any], cmd: list[str], workdir: Path
+    server: Server,
+    job: dict[str, Any],
+    cmd: list[str],
+    workdir: Path,
+    count_syscalls: bool = False,
 ) -> dict[str, Any]:
-    """Run one generator against ``server``, sampling /proc at each mark."""
+    """Run one generator against ``server``, sampling /proc at each mark
+    (and counting its system calls between them, if asked)."""
     errlog = workdir / "generator.log"
+    pids = server.pids()
+    counter = None
+    if count_syscalls:
+        counter = syscalls.Counter(list(pids.values()), workdir / "perf")
     with errlog.open("wb") as err:
         gen = subprocess.Popen(
             cmd,
@@ -174,18 +191,22 @@ def _drive(
     assert gen.stdin is not None and gen.stdout is not None
     watchdog = threading.Timer(GENERATOR_LIMIT, gen.kill)
     watchdog.start()
-    pids = server.pids()
     samples: dict[str, dict[str, procfs.Sample | None]] = {}
     result: dict[str, Any] = {"error": "generator ended without a result"}
+    counted: dict[str, Any] = {}
     try:
         gen.stdin.write(json.dumps(job).encode() + b"\n")
         gen.stdin.flush()
         for line in gen.stdout:
             msg = json.loads(line)
             if "mark" in msg:
+                if counter is not None and msg["mark"] == "end":
+                    counter.disable()
                 samples[msg["mark"]] = {
                     label: procfs.sample(pid) for label, pid in pids.items()
                 } | {"generator": procfs.sample(gen.pid)}
+                if counter is not None and msg["mark"] == "start":
+                    counter.enable()
                 gen.stdin.write(b"ok\n")
                 gen.stdin.flush()
             elif "result" in msg:
@@ -199,6 +220,12 @@ def _drive(
             gen.kill()
             gen.wait()
         gen.stdout.close()
+        if counter is not None:
+            try:
+                counted["syscalls"] = counter.stop()
+            except syscalls.Unavailable as exc:
+                counted["syscalls_error"] = str(exc)
+    result |= counted
     if "error" in result and gen.returncode not in (0, None):
         result["error"] += " / " + errlog.read_text(errors="replace")[-400:].strip()
     start, end = samples.get("start", {}), samples.get("end", {})
@@ -208,6 +235,8 @@ def _drive(
         if s0 and s1:
             procs[label] = {
                 "cpu_s": s1.cpu_s - s0.cpu_s,
+                "user_s": s1.user_s - s0.user_s,
+                "sys_s": s1.sys_s - s0.sys_s,
                 "rss_start_kib": s0.rss_kib,
                 "rss_end_kib": s1.rss_kib,
                 "threads": s1.threads,
@@ -217,9 +246,18 @@ def _drive(
         # both nodes and Redis), each one's kept too.
         total = {
             key: sum(p[key] for p in procs.values())
-            for key in ("cpu_s", "rss_start_kib", "rss_end_kib", "threads")
+            for key in (
+                "cpu_s",
+                "user_s",
+                "sys_s",
+                "rss_start_kib",
+                "rss_end_kib",
+                "threads",
+            )
         }
         result["server_cpu_s"] = total["cpu_s"]
+        result["server_user_s"] = total["user_s"]
+        result["server_sys_s"] = total["sys_s"]
         result["server_rss_start_kib"] = total["rss_start_kib"]
         result["server_rss_end_kib"] = total["rss_end_kib"]
         result["server_threads"] = total["threads"]
@@ -257,6 +295,8 @@ def run_one(
             f" [{size}: " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + "]"
         )
     why = servers.missing(name) or scenario.skip.get(name)
+    if name in servers.FLOOR and scenario.kind != "dm":
+        why = "floor runs dm only"
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if why is None and scenario.needs_fds + FD_MARGIN > hard:
         why = f"ulimit -n hard limit {hard} is below {scenario.needs_fds + FD_MARGIN}"
@@ -281,7 +321,8 @@ def run_one(
             "concurrency": min(args.concurrency, server.max_in_flight or 1 << 30),
             "tag": tag,
         }
-        rec |= _drive(server, job, _generator_cmd(args.generator_loop), workdir)
+        cmd = _generator_cmd(args.generator_loop)
+        rec |= _drive(server, job, cmd, workdir, args.syscalls)
     finally:
         died = server.stop() if shared is None else server.died()
     rec["wall_s"] = time.monotonic() - t0
@@ -343,9 +384,9 @@ def _smoke(
 
 def print_scenario(batch: list[dict[str, Any]]) -> None:
     """One scenario's table, and its two-node comparison if it ran on both."""
-    text = report.scenario_table(batch)
-    nodes = cluster_report.nodes_table(batch)
-    print(text + ("\n" + nodes if nodes else "") + "\n", flush=True)
+    parts = [report.scenario_table(batch), cluster_report.nodes_table(batch)]
+    parts.append(syscalls.table(batch))
+    print("\n".join(p for p in parts if p) + "\n", flush=True)
 
 
 def print_summary(records: list[dict[str, Any]], limits: dict[str, str]) -> None:
@@ -386,9 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     chosen = select(args.scenario)
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in servers.ALL]
+    unknown = [n for n in names if n not in servers.KNOWN]
     if unknown:
-        raise SystemExit(f"unknown server(s) {unknown}; known: {servers.ALL}")
+        raise SystemExit(f"unknown server(s) {unknown}; known: {servers.KNOWN}")
+    if args.syscalls:
+        why = syscalls.missing()
+        if why is not None:
+            raise SystemExit(f"--syscalls: {why}")
     size = "smoke" if args.smoke else "quick" if args.quick else "full"
     soft, hard = raise_nofile()
     info = machine(Path(args.server_tree))

@@ -4,6 +4,9 @@
 (``python -m frontends.server``) with flood control off; ``ngircd`` is the
 distribution's daemon with penalties off; ``miniircd`` the package index's;
 ``cluster`` is two asyncio nodes on one Redis (``benchmarks.cluster``).
+``floor``, ``floor-uvloop``, ``floor-noack`` and ``floor-uvloop-noack`` are
+``benchmarks.floor``, a measuring baseline for ``dm`` (not a server), run
+only when named.
 Ports come from binding port 0 (ours reports its own); none is fixed.
 """
 
@@ -68,7 +71,11 @@ BACKLOG = {"ngircd": 10, "miniircd": 5}  # listen() backlog, from `ss -ltn`
 CLUSTER = "cluster"  # two asyncio nodes on one Redis: benchmarks.cluster
 OURS = ("asyncio", "threaded", "uvloop", CLUSTER)
 PEERS = ("ngircd", "miniircd")
-ALL = OURS + PEERS
+ALL = OURS + PEERS  # the default --servers
+# The measuring baseline (benchmarks.floor): dm only, never by default.
+FLOOR = ("floor", "floor-uvloop", "floor-noack", "floor-uvloop-noack")
+FLOOR_LABEL = "a measuring baseline for dm, not a server"
+KNOWN = ALL + FLOOR
 
 
 @dataclass
@@ -123,7 +130,8 @@ def missing(name: str) -> str | None:
         return f"{NGIRCD} not installed (Debian package ngircd)"
     if name == "miniircd" and miniircd_path() is None:
         return "miniircd not installed (pip install miniircd)"
-    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+    uses_uvloop = name == "uvloop" or (name in FLOOR and "uvloop" in name)
+    if uses_uvloop and importlib.util.find_spec("uvloop") is None:
         return "uvloop not installed (pip install uvloop)"
     if name == CLUSTER:
         if redis_server_path() is None:
@@ -200,25 +208,22 @@ def start(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"{name}.log"
     err = log.open("wb")
+    if name in FLOOR:
+        # The runner's own module, from this checkout whatever the tree.
+        cmd = [sys.executable, "-m", "benchmarks.floor", "--host", HOST, "--port=0"]
+        cmd += [*(["--uvloop"] if "uvloop" in name else [])]
+        cmd += [*(["--no-ack"] if name.endswith("-noack") else [])]
+        return _start_reporting(name, cmd, ROOT, log, err)
     if name in OURS and name != CLUSTER:  # the cluster: benchmarks.cluster
         adapter = "threaded" if name == "threaded" else "asyncio"
         cmd = [sys.executable, "-m", "frontends.server", "--host", HOST, "--port=0"]
         cmd += ["--db=:memory:", f"--adapter={adapter}", "--log-level=WARNING"]
         cmd += [*OUR_FLAGS, *(["--uvloop"] if name == "uvloop" else []), *extra]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), *sys.path]))
-        proc = subprocess.Popen(
-            cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=err
-        )
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode(errors="replace")
-        if " listening on " not in line:
-            proc.wait(10)
-            err.close()
-            raise StartFailed(f"{name}: {line.strip() or _tail(log)}")
-        port = int(line.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+        running = _start_reporting(name, cmd, tree, log, err, env=env)
         flags = " ".join([*OUR_FLAGS, *extra])
-        limits = f"{flags}; greeting: {_greeting(port)}"
-        return Running(name, "canonical", port, proc, limits, log, err)
+        running.limits = f"{flags}; {running.limits}"
+        return running
     port = free_port()
     if name == "ngircd":
         conf = workdir / "ngircd.conf"
@@ -252,6 +257,30 @@ def start(
         raise
     cap = BACKLOG[name] - 1
     return Running(name, "irc", port, proc, limits, log, err, cap)
+
+
+def _start_reporting(
+    name: str,
+    cmd: list[str],
+    cwd: Path,
+    log: Path,
+    err: BinaryIO,
+    *,
+    env: dict[str, str] | None = None,
+) -> Running:
+    """Start a server that prints ``... listening on HOST:PORT`` when ready."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode(errors="replace")
+    if " listening on " not in line:
+        proc.wait(10)
+        err.close()
+        raise StartFailed(f"{name}: {line.strip() or _tail(log)}")
+    port = int(line.split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+    limits = f"greeting: {_greeting(port)}"
+    if name in FLOOR:
+        limits = f"{FLOOR_LABEL}; {line.strip()}; {limits}"
+    return Running(name, "canonical", port, proc, limits, log, err)
 
 
 def stop(server: Running) -> str | None:
