@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks import cluster, runner, servers
+from benchmarks import cluster, runner, servers, syscalls
 from benchmarks.clients import alternate
 from benchmarks.scenarios import SCENARIOS
 from benchmarks.workloads import pair_nodes
 
 SERVERS = ["asyncio", "threaded", "uvloop", "cluster", "ngircd", "miniircd"]
+SERVERS += ["floor", "floor-uvloop"]
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -61,7 +62,8 @@ def _spread_over_two_nodes(rec: dict[str, Any]) -> None:
         assert 0 < rec["cross_delivered"] < rec["delivered"], rec
 
 
-GENERATOR = ("clients.py", "generator.py", "workloads.py", "wire.py")
+# The generator, and the floor it measures: neither uses the code under test.
+GENERATOR = ("clients.py", "generator.py", "workloads.py", "wire.py", "floor.py")
 
 
 @pytest.mark.parametrize("module", GENERATOR)
@@ -122,3 +124,63 @@ def test_the_cluster_stops_redis_and_both_nodes(tmp_path: Path) -> None:
     assert group.died() is None
     assert group.stop() is None
     assert all(p.poll() is not None for p in procs)
+
+
+def _smoke_records(tmp_path: Path, *argv: str) -> list[dict[str, Any]]:
+    out = tmp_path / "smoke.json"
+    assert runner.main(["--smoke", "--quiet", "--json", str(out), *argv]) == 0
+    records: list[dict[str, Any]] = json.loads(out.read_text())["records"]
+    return records
+
+
+def test_the_floor_runs_dm_alone_and_loses_nothing(tmp_path: Path) -> None:
+    """The measuring baseline: dm complete with and without the ack; every
+    other scenario skipped, saying why."""
+    records = _smoke_records(tmp_path, "--servers", "floor,floor-noack")
+    for rec in records:
+        if rec["kind"] != "dm":
+            assert rec["status"] == "skipped", rec
+            assert rec["error"] == "floor runs dm only"
+            continue
+        assert rec["status"] == "ok", rec.get("error")
+        assert "not a server" in rec["limits"]
+        facts = {k: rec[k] for k in ("lost", "duplicated", "reordered", "unexpected")}
+        assert facts == dict.fromkeys(facts, 0), (rec["server"], facts)
+        assert rec["delivered"] == rec["expected"] == 2 * rec["round_trips"] > 0
+        assert rec["server_user_s"] >= 0 and rec["server_sys_s"] >= 0
+
+
+def test_the_floor_is_run_only_when_named() -> None:
+    default = runner.build_parser().parse_args([]).servers.split(",")
+    assert default == list(servers.ALL)
+    assert not set(default) & set(servers.FLOOR)
+    with pytest.raises(SystemExit, match="unknown server"):
+        runner.main(["--smoke", "--servers", "floor-nope"])
+
+
+def test_system_calls_are_counted_in_the_window(tmp_path: Path) -> None:
+    why = syscalls.missing()
+    if why is not None:
+        pytest.skip(why)
+    argv = ["--servers", "floor,floor-noack", "--scenario", "dm", "--syscalls"]
+    ack, noack = _smoke_records(tmp_path, *argv)
+    for rec in (ack, noack):
+        assert rec["status"] == "ok", rec.get("error")
+        assert "syscalls_error" not in rec, rec["syscalls_error"]
+        each = rec["syscalls_per_unit"]
+        # Each round trip is two reads at least (the generator's two CHATs).
+        assert each["recvfrom"] >= 2 and each["all"] >= each["sendto"] > 0, each
+    # Without the ack the floor writes two lines a round trip, not four.
+    assert noack["syscalls"]["sendto"] < ack["syscalls"]["sendto"]
+
+
+def test_perf_output_is_read_by_event() -> None:
+    lines = [
+        f"{n},,{tp},1000,100.00,," for n, tp in enumerate(syscalls.EVENTS.values())
+    ]
+    counts = syscalls.parse("# started on a day\n\n" + "\n".join(lines))
+    assert counts == {name: n for n, name in enumerate(syscalls.EVENTS)}
+    not_counted = lines[:]
+    not_counted[0] = "<not counted>,,syscalls:sys_enter_sendto,0,0.00,,"
+    with pytest.raises(syscalls.Unavailable, match="sendto"):
+        syscalls.parse("\n".join(not_counted))
