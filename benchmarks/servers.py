@@ -130,8 +130,7 @@ def missing(name: str) -> str | None:
         return f"{NGIRCD} not installed (Debian package ngircd)"
     if name == "miniircd" and miniircd_path() is None:
         return "miniircd not installed (pip install miniircd)"
-    uses_uvloop = name == "uvloop" or (name in FLOOR and "uvloop" in name)
-    if uses_uvloop and importlib.util.find_spec("uvloop") is None:
+    if "uvloop" in name and importlib.util.find_spec("uvloop") is None:
         return "uvloop not installed (pip install uvloop)"
     if name == CLUSTER:
         if redis_server_path() is None:
