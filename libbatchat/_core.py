@@ -143,11 +143,15 @@ class CoreBase:
                     return
                 assert isinstance(event, Command)
                 item = event
-            size = max(0, before - conn.buffered)
-            if session._backlog is None:
-                session._backlog = Fifo()
-            session._backlog.append((item, size))
-            session._backlog_bytes += size
+            self._hold(session, item, max(0, before - conn.buffered))
+
+    def _hold(self, session: Session, item: Item, size: int) -> None:
+        """Queue ``item`` (``size`` bytes read) until flood control and any
+        Job let it through."""
+        if session._backlog is None:
+            session._backlog = Fifo()
+        session._backlog.append((item, size))
+        session._backlog_bytes += size
 
     def _pump(self, session: Session, now: float, out: Output) -> None:
         backlog = session._backlog

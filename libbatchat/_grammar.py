@@ -51,7 +51,7 @@ _FLOAT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,24})?(?:[eE][+-]?[0-9]{1,3})?")
 _GREETING_TYPES: dict[str, type] = typing.get_type_hints(Greeting)
 _GREETING_TAG = f"{CODES[GREETING_CODE].tag}-{GREETING_CODE}"
 # A reply's first word by code: a server writes one per command.
-_REPLY_WORDS = {code: f"{c.tag}-{code}" for code, c in CODES.items()}
+REPLY_WORDS = {code: f"{c.tag}-{code}" for code, c in CODES.items()}
 
 
 def _field(key: str) -> str:
@@ -146,12 +146,21 @@ def _parse_plain(word: str, rest: str) -> Command | None:
     return plain(cls, zip(names, match.groups(), strict=True))
 
 
-def parse_command(line: str) -> Command:
-    """One client line (decoded, no terminator, not blank) as a Command."""
+def _first_word(line: str) -> tuple[str, str]:
     line = line.lstrip(" ")
     cut = line.find(" ")
-    word, rest = (line, "") if cut < 0 else (line[:cut], line[cut:])
+    return (line, "") if cut < 0 else (line[:cut], line[cut:])
+
+
+def parse_command(line: str) -> Command:
+    """One client line (decoded, no terminator, not blank) as a Command."""
+    word, rest = _first_word(line)
     return _parse_plain(word, rest) or _parse_checked(word, rest)
+
+
+def parse_plain(line: str) -> Command | None:
+    """``parse_command(line)`` if ``line`` takes the fast way; else None."""
+    return _parse_plain(*_first_word(line))
 
 
 def _parse_checked(word: str, rest: str) -> Command:
@@ -260,12 +269,16 @@ def line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("utf-8")
 
 
+def reply_line(code: int, text: str) -> bytes:
+    """A reply's wire line (a server writes one per command: straight to it)."""
+    word = REPLY_WORDS[code]
+    return f"{word} {text}\n".encode() if text else f"{word}\n".encode()
+
+
 def serialize(event: Event) -> bytes:
     """``event`` as one wire line, LF included."""
     if isinstance(event, Reply):
-        # A server writes one per command: straight to the line.
-        word, text = _REPLY_WORDS[event.code], event.text
-        return f"{word} {text}\n".encode() if text else f"{word}\n".encode()
+        return reply_line(event.code, event.text)
     if isinstance(event, Command | Push):
         head, args = (
             (event.VERB, event.spec().args)

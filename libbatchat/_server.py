@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ._accounts import AccountStore
 from ._codec import Codec
 from ._config import Limits
+from ._connection import Connection
 from ._dialects import CANONICAL
 from ._events import (
     Chat,
@@ -151,6 +152,19 @@ class ServerCore(LoginCommands, RoomCommands):
             return out
         now = self._clock()
         conn = session.connection
+        if session._backlog is None and isinstance(conn, Connection):
+            # The usual read: one whole line, with nothing before it. As
+            # below, but with no buffer, nor a backlog unless it must wait.
+            command = conn.receive_line(data)
+            if command is not None:
+                session._last_rx = now
+                session._pinged = False
+                if session._job is None and session._bucket.take(now):
+                    self._process(session, command, now, out)
+                else:
+                    self._hold(session, command, len(data))
+                self._settle(session, now, out)
+                return out
         held = conn.buffered + len(data)
         conn.receive_data(data)
         self._drain(session, out)
