@@ -279,8 +279,11 @@ class CoreBase:
         out.closes.append(session)
 
     def _reply(self, session: Session, reply: Reply, out: Output) -> None:
-        self._send(session, reply, out)
         conn = session.connection
+        data = conn.send(reply)
+        if data:
+            # As _send() does, without the call: once per command.
+            out.sends.append((session, data))
         if isinstance(conn, Codec) and conn.hangup and session.open:
             # The dialect ends the session after this answer (a refused
             # nickname in minichat, say): as for SAIR, others are told.
@@ -335,7 +338,7 @@ class CoreBase:
             # We stopped reading it: its silence is ours, not the client's.
             # A dialect without PING cannot prove it is there: silence is fine.
             session._last_rx = now
-        # Compare by the very sum _deadline() schedules: ``now - last >= t``
+        # Compare by the very sum _schedule() schedules: ``now - last >= t``
         # can be False when ``last + t <= now`` is True (float rounding), and
         # tick() would then re-schedule the same due entry forever.
         if now >= session._last_rx + lim.ping_timeout:
@@ -347,7 +350,7 @@ class CoreBase:
             self._send(session, ServerPing(token=str(session._pings)), out)
         self._pump(session, now, out)
 
-    def _deadline(self, session: Session, now: float) -> float:
+    def _schedule(self, session: Session, now: float) -> None:
         # Worked out after every call into the core: the common cases are
         # plain comparisons, not min(), which is a call.
         lim = self.limits
@@ -365,12 +368,8 @@ class CoreBase:
             when = soft
         if session._backlog and session._job is None:
             when = min(when, session._bucket.due(now))
-        return when
-
-    def _schedule(self, session: Session, now: float) -> None:
         # Only an earlier deadline is pushed; a later one is found when the
         # early entry pops, which keeps the heap at about one entry per session.
-        when = self._deadline(session, now)
         if session._scheduled is None or when < session._scheduled:
             session._scheduled = when
             heapq.heappush(self._heap, (when, session))

@@ -9,7 +9,7 @@ invalid event cannot exist: building one raises ``LocalProtocolError``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import ClassVar, TypeVar
@@ -97,15 +97,6 @@ def parsed(cls: type[C], values: Mapping[str, object]) -> C:
     """
     event = object.__new__(cls)
     _validate(event, cls.SPEC.args, values)
-    return event
-
-
-def plain(cls: type[C], values: Iterable[tuple[str, str | None]]) -> C:
-    """A ``cls`` of ``values`` that already match their kinds' ``PLAIN``
-    patterns (so its checks would pass them unchanged): nothing to check."""
-    event = object.__new__(cls)
-    for name, value in values:
-        object.__setattr__(event, name, value)
     return event
 
 

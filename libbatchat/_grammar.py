@@ -23,7 +23,6 @@ from ._events import (
     Push,
     Reply,
     parsed,
-    plain,
 )
 from ._table import (
     CODES,
@@ -143,7 +142,12 @@ def _parse_plain(word: str, rest: str) -> Command | None:
     match = pattern.fullmatch(rest)
     if match is None:
         return None
-    return plain(cls, zip(names, match.groups(), strict=True))
+    # The values already match their kinds' PLAIN patterns, so the checks
+    # would pass them unchanged: the event is made without them.
+    event = object.__new__(cls)
+    for name, value in zip(names, match.groups(), strict=True):
+        object.__setattr__(event, name, value)
+    return event
 
 
 def _first_word(line: str) -> tuple[str, str]:
@@ -160,7 +164,12 @@ def parse_command(line: str) -> Command:
 
 def parse_plain(line: str) -> Command | None:
     """``parse_command(line)`` if ``line`` takes the fast way; else None."""
-    return _parse_plain(*_first_word(line))
+    # _first_word() without the call: a server's every ordinary line.
+    line = line.lstrip(" ")
+    cut = line.find(" ")
+    if cut < 0:
+        return _parse_plain(line, "")
+    return _parse_plain(line[:cut], line[cut:])
 
 
 def _parse_checked(word: str, rest: str) -> Command:
