@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -120,33 +121,37 @@ def _plain_pattern(verb: Verb) -> re.Pattern[str] | None:
 
 # The fast way through parse_command, by exact spelling (other cases of a
 # verb take the slow way): a line whose arguments are all plain becomes its
-# event with one match and no checks. tests/test_grammar.py checks on random
-# lines that both ways give the same event.
-_PLAIN: dict[str, tuple[re.Pattern[str], type[Command], tuple[str, ...]]] = {}
+# event with one match and no checks. tests/test_parse_plain.py checks on
+# random lines that both ways give the same event. With the pattern and the
+# class, each argument's slot setter (its member descriptor's __set__), one
+# per group of the pattern, in order.
+_Setter = Callable[[Command, str | None], None]
+_PLAIN: dict[str, tuple[re.Pattern[str], type[Command], tuple[_Setter, ...]]] = {}
 for _verb in SPELLINGS.values():
     _pattern = _plain_pattern(_verb)
     if _pattern is not None:
+        _cls = COMMAND_TYPES[_verb.verb]
+        _setters = tuple(getattr(_cls, a.name).__set__ for a in _verb.args)
+        assert _pattern.groups == len(_setters)
         for _word in filter(None, (_verb.verb, _verb.alias)):
-            _PLAIN[_word] = (
-                _pattern,
-                COMMAND_TYPES[_verb.verb],
-                tuple(a.name for a in _verb.args),
-            )
+            _PLAIN[_word] = (_pattern, _cls, _setters)
 
 
 def _parse_plain(word: str, rest: str) -> Command | None:
     found = _PLAIN.get(word)
     if found is None:
         return None
-    pattern, cls, names = found
+    pattern, cls, setters = found
     match = pattern.fullmatch(rest)
     if match is None:
         return None
     # The values already match their kinds' PLAIN patterns, so the checks
-    # would pass them unchanged: the event is made without them.
+    # would pass them unchanged: the event is made without them, its slots
+    # set straight (a frozen dataclass refuses setattr). Not strict=True:
+    # there are as many by construction, and the check costs a third.
     event = object.__new__(cls)
-    for name, value in zip(names, match.groups(), strict=True):
-        object.__setattr__(event, name, value)
+    for setter, value in zip(setters, match.groups(), strict=False):
+        setter(event, value)
     return event
 
 
