@@ -54,6 +54,20 @@ class LineBuffer:
         self._data = None
         self._scanned = 0
 
+    def whole(self, data: bytes) -> bytes | None:
+        """``data``'s line without its LF (or CRLF), when nothing is buffered
+        and ``data`` is one whole line within ``max_line``, as ``feed(data)``
+        then ``next_line()`` would give it, leaving the buffer empty; else
+        None, and nothing is done."""
+        end = len(data) - 1
+        if (
+            self._data is not None
+            or not 0 <= end < self.max_line
+            or data.find(b"\n") != end
+        ):
+            return None
+        return data[: end - 1 if end and data[end - 1] == 13 else end]
+
     def next_line(self) -> bytes | Literal[Mark.TOO_LONG] | None:
         """The next line without its LF (or CRLF), TOO_LONG, or None for more."""
         data = self._data

@@ -43,7 +43,7 @@ from ._events import (
 from ._grammar import serialize
 
 if TYPE_CHECKING:
-    from ._server import Session
+    from ._session import Session
 
 
 class Ctx(NamedTuple):

@@ -24,7 +24,7 @@ from ._events import (
 )
 from ._fifo import Fifo
 from ._state import State
-from ._table import LINE_CODES
+from ._table import LINE_CODES, VERBS
 
 # A client caps what it buffers of one server line; the spec sets no limit.
 CLIENT_MAX_LINE = 1 << 20
@@ -37,9 +37,12 @@ class Role(enum.Enum):
 
 class Sentinel(enum.Enum):
     NEED_DATA = "NEED_DATA"
+    NOTHING_OWED = "NOTHING_OWED"
 
 
 NEED_DATA: Final = Sentinel.NEED_DATA
+# In ``_owed`` while no reply is owed.
+_NOTHING_OWED: Final = Sentinel.NOTHING_OWED
 
 # Reading an Enum member off its class is a Python-level lookup in 3.11,
 # about five times a global's cost; these are read for every line.
@@ -47,7 +50,22 @@ _SERVER: Final = Role.SERVER
 _CLIENT: Final = Role.CLIENT
 _CLOSED: Final = State.CLOSED
 _QUITTING: Final = State.QUITTING
+_LOGGED_IN: Final = State.LOGGED_IN
+_ANONYMOUS: Final = State.ANONYMOUS
 _next_state = _state.next_state
+_TRANSITIONS = _state.TRANSITIONS
+# A server sends a reply per command: its line start, and the table key of
+# the replies that can move the state (PASS-214, say); the others move none.
+_reply_line = _grammar.reply_line
+_MOVING_REPLIES = {
+    code: word
+    for code, word in _grammar.REPLY_WORDS.items()
+    if any(word in moves for moves in _TRANSITIONS.values())
+}
+# Likewise the verbs that can (SAIR).
+_MOVING_VERBS = frozenset(
+    verb for verb in VERBS if any(verb in moves for moves in _TRANSITIONS.values())
+)
 
 
 class Connection:
@@ -58,7 +76,16 @@ class Connection:
     into the bytes to write. Nothing here does I/O.
     """
 
-    __slots__ = ("_buffer", "_eof", "_error", "_fifo", "greeting", "role", "state")
+    __slots__ = (
+        "_buffer",
+        "_eof",
+        "_error",
+        "_fifo",
+        "_owed",
+        "greeting",
+        "role",
+        "state",
+    )
 
     def __init__(
         self, role: Role, *, max_line: int = 4096, max_unterminated: int = 8192
@@ -69,9 +96,12 @@ class Connection:
         if role is Role.CLIENT:
             max_line = max_unterminated = CLIENT_MAX_LINE
         self._buffer = LineBuffer(max_line, max_unterminated)
-        # A slot per reply owed; None is a bad line the server answers with a
-        # line-level code (protocol.md 6.2). No Fifo while none is owed, as
-        # between commands: a server holds one Connection per idle client.
+        # What the oldest reply owed answers; None is a bad line the server
+        # answers with a line-level code (protocol.md 6.2). The ones owed
+        # after it wait in _fifo, which is None while there are none: a
+        # command is nearly always answered before the next one is read, and
+        # a server holds one Connection per client.
+        self._owed: Command | Literal[Sentinel.NOTHING_OWED] | None = _NOTHING_OWED
         self._fifo: Fifo[Command | None] | None = None
         self._eof = False
         self._error: RemoteProtocolError | None = None
@@ -79,12 +109,17 @@ class Connection:
     @property
     def pending(self) -> tuple[Command, ...]:
         """The commands awaiting their reply, oldest first."""
-        return tuple(c for c in self._fifo or () if c is not None)
+        owed = self._owed
+        if owed is _NOTHING_OWED:
+            return ()
+        return tuple(c for c in (owed, *(self._fifo or ())) if c is not None)
 
     @property
     def awaiting(self) -> int:
         """Replies still owed, bad lines included."""
-        return len(self._fifo or ())
+        if self._owed is _NOTHING_OWED:
+            return 0
+        return 1 + len(self._fifo or ())
 
     @property
     def buffered(self) -> int:
@@ -94,17 +129,23 @@ class Connection:
 
     def _owe(self, item: Command | None) -> None:
         """One more reply is owed, for ``item`` (None: a bad line)."""
+        if self._owed is _NOTHING_OWED:
+            self._owed = item
+            return
         if self._fifo is None:
             self._fifo = Fifo()
         self._fifo.append(item)
 
     def _paid(self) -> None:
-        """The oldest reply owed went out or came in."""
+        """The oldest reply owed went out or came in (the callers checked
+        that one is owed)."""
         fifo = self._fifo
-        assert fifo is not None  # the callers checked that one is owed
-        fifo.popleft()
-        if not fifo:
-            self._fifo = None
+        if fifo is None:
+            self._owed = _NOTHING_OWED
+        else:
+            self._owed = fifo.popleft()
+            if not fifo:
+                self._fifo = None
 
     def _move(self, event: Event) -> None:
         self.state = _next_state(self.state, event)
@@ -178,9 +219,41 @@ class Connection:
         except RemoteProtocolError:
             self._owe(None)
             raise
+        self._accept(command)
+        return command
+
+    def _accept(self, command: Command) -> None:
+        """A command read: its reply is owed, and SAIR moves the state."""
         if command.SPEC.has_reply:
             self._owe(command)
-        self.state = _next_state(self.state, command)
+        if command.VERB in _MOVING_VERBS:
+            self.state = _next_state(self.state, command)
+
+    def receive_line(self, data: bytes) -> Command | None:
+        """The command in ``data`` when it is one whole line that parses the
+        fast way (``parse_plain``), nothing is buffered and the server still
+        reads: taken in as ``receive_data`` and ``next_event`` would. Else
+        None, with nothing done: ``data`` goes the general way.
+
+        A server's usual read is one such line; this spares it the buffer.
+        """
+        if (
+            self.role is not _SERVER
+            or self._eof
+            or self._error is not None
+            or self.state is _CLOSED
+            or self.state is _QUITTING
+        ):
+            return None
+        raw = self._buffer.whole(data)
+        if raw is None:
+            return None
+        try:
+            command = _grammar.parse_plain(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        if command is not None:
+            self._accept(command)
         return command
 
     def _server_line(self, line: str) -> Event:
@@ -199,11 +272,11 @@ class Connection:
         return event
 
     def _pair(self, reply: Reply) -> Reply:
-        if not self._fifo:
+        head = self._owed
+        if head is _NOTHING_OWED:
             raise RemoteProtocolError(
                 f"reply {reply.tag}-{reply.code} to no command", fatal=True
             )
-        head = self._fifo.peek()
         assert head is not None  # a client only queues commands it sent
         if reply.code not in head.ALLOWED:
             raise RemoteProtocolError(
@@ -215,6 +288,8 @@ class Connection:
     # -- sending ---------------------------------------------------------------
 
     def send(self, event: Event) -> bytes:
+        if isinstance(event, Reply) and self.role is _SERVER:
+            return self._send_reply(event)
         if self.state is _CLOSED:
             raise LocalProtocolError("the connection is closed")
         if self.role is _SERVER:
@@ -231,13 +306,31 @@ class Connection:
                 f"line of {len(data)} bytes exceeds the server's max-line "
                 f"{self.greeting.max_line}"
             )
-        if isinstance(event, Reply):
-            self._paid()
-        elif isinstance(event, Command) and event.spec().has_reply:
+        if isinstance(event, Command) and event.spec().has_reply:
             self._owe(event)
         elif isinstance(event, Greeting):
             self.greeting = event
         self.state = _next_state(self.state, event)
+        return data
+
+    def _send_reply(self, reply: Reply) -> bytes:
+        # What a server sends most, once per command: send()'s checks and
+        # moves for a reply alone, without its type tests and table walks.
+        if self.state is _CLOSED:
+            raise LocalProtocolError("the connection is closed")
+        if self.greeting is None:
+            raise LocalProtocolError("the greeting must be sent first")
+        head, code = self._owed, reply.code
+        if head is _NOTHING_OWED:
+            raise LocalProtocolError("no command is waiting for a reply")
+        if code not in (LINE_CODES if head is None else head.ALLOWED):
+            what = "a bad line" if head is None else head.VERB
+            raise LocalProtocolError(f"{code} cannot answer {what}")
+        data = _reply_line(code, reply.text)
+        self._paid()
+        moving = _MOVING_REPLIES.get(code)
+        if moving is not None:
+            self.state = _TRANSITIONS[self.state].get(moving, self.state)
         return data
 
     def _check_client_send(self, event: Event) -> None:
@@ -255,13 +348,6 @@ class Connection:
             return
         if self.greeting is None:
             raise LocalProtocolError("the greeting must be sent first")
-        if isinstance(event, Reply):
-            if not self._fifo:
-                raise LocalProtocolError("no command is waiting for a reply")
-            head = self._fifo.peek()
-            allowed = LINE_CODES if head is None else head.ALLOWED
-            if event.code not in allowed:
-                what = "a bad line" if head is None else head.VERB
-                raise LocalProtocolError(f"{event.code} cannot answer {what}")
-        elif not isinstance(event, Push):
+        # (Replies take _send_reply.)
+        if not isinstance(event, Push):
             raise LocalProtocolError(f"a server cannot send {type(event).__name__}")

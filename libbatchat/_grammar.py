@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,6 @@ from ._events import (
     Push,
     Reply,
     parsed,
-    plain,
 )
 from ._table import (
     CODES,
@@ -51,7 +51,7 @@ _FLOAT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,24})?(?:[eE][+-]?[0-9]{1,3})?")
 _GREETING_TYPES: dict[str, type] = typing.get_type_hints(Greeting)
 _GREETING_TAG = f"{CODES[GREETING_CODE].tag}-{GREETING_CODE}"
 # A reply's first word by code: a server writes one per command.
-_REPLY_WORDS = {code: f"{c.tag}-{code}" for code, c in CODES.items()}
+REPLY_WORDS = {code: f"{c.tag}-{code}" for code, c in CODES.items()}
 
 
 def _field(key: str) -> str:
@@ -121,37 +121,60 @@ def _plain_pattern(verb: Verb) -> re.Pattern[str] | None:
 
 # The fast way through parse_command, by exact spelling (other cases of a
 # verb take the slow way): a line whose arguments are all plain becomes its
-# event with one match and no checks. tests/test_grammar.py checks on random
-# lines that both ways give the same event.
-_PLAIN: dict[str, tuple[re.Pattern[str], type[Command], tuple[str, ...]]] = {}
+# event with one match and no checks. tests/test_parse_plain.py checks on
+# random lines that both ways give the same event. With the pattern and the
+# class, each argument's slot setter (its member descriptor's __set__), one
+# per group of the pattern, in order.
+_Setter = Callable[[Command, str | None], None]
+_PLAIN: dict[str, tuple[re.Pattern[str], type[Command], tuple[_Setter, ...]]] = {}
 for _verb in SPELLINGS.values():
     _pattern = _plain_pattern(_verb)
     if _pattern is not None:
+        _cls = COMMAND_TYPES[_verb.verb]
+        _setters = tuple(getattr(_cls, a.name).__set__ for a in _verb.args)
+        assert _pattern.groups == len(_setters)
         for _word in filter(None, (_verb.verb, _verb.alias)):
-            _PLAIN[_word] = (
-                _pattern,
-                COMMAND_TYPES[_verb.verb],
-                tuple(a.name for a in _verb.args),
-            )
+            _PLAIN[_word] = (_pattern, _cls, _setters)
 
 
 def _parse_plain(word: str, rest: str) -> Command | None:
     found = _PLAIN.get(word)
     if found is None:
         return None
-    pattern, cls, names = found
+    pattern, cls, setters = found
     match = pattern.fullmatch(rest)
     if match is None:
         return None
-    return plain(cls, zip(names, match.groups(), strict=True))
+    # The values already match their kinds' PLAIN patterns, so the checks
+    # would pass them unchanged: the event is made without them, its slots
+    # set straight (a frozen dataclass refuses setattr). Not strict=True:
+    # there are as many by construction, and the check costs a third.
+    event = object.__new__(cls)
+    for setter, value in zip(setters, match.groups(), strict=False):
+        setter(event, value)
+    return event
+
+
+def _first_word(line: str) -> tuple[str, str]:
+    line = line.lstrip(" ")
+    cut = line.find(" ")
+    return (line, "") if cut < 0 else (line[:cut], line[cut:])
 
 
 def parse_command(line: str) -> Command:
     """One client line (decoded, no terminator, not blank) as a Command."""
+    word, rest = _first_word(line)
+    return _parse_plain(word, rest) or _parse_checked(word, rest)
+
+
+def parse_plain(line: str) -> Command | None:
+    """``parse_command(line)`` if ``line`` takes the fast way; else None."""
+    # _first_word() without the call: a server's every ordinary line.
     line = line.lstrip(" ")
     cut = line.find(" ")
-    word, rest = (line, "") if cut < 0 else (line[:cut], line[cut:])
-    return _parse_plain(word, rest) or _parse_checked(word, rest)
+    if cut < 0:
+        return _parse_plain(line, "")
+    return _parse_plain(line[:cut], line[cut:])
 
 
 def _parse_checked(word: str, rest: str) -> Command:
@@ -260,12 +283,16 @@ def line(*words: str) -> bytes:
     return (" ".join(words) + "\n").encode("utf-8")
 
 
+def reply_line(code: int, text: str) -> bytes:
+    """A reply's wire line (a server writes one per command: straight to it)."""
+    word = REPLY_WORDS[code]
+    return f"{word} {text}\n".encode() if text else f"{word}\n".encode()
+
+
 def serialize(event: Event) -> bytes:
     """``event`` as one wire line, LF included."""
     if isinstance(event, Reply):
-        # A server writes one per command: straight to the line.
-        word, text = _REPLY_WORDS[event.code], event.text
-        return f"{word} {text}\n".encode() if text else f"{word}\n".encode()
+        return reply_line(event.code, event.text)
     if isinstance(event, Command | Push):
         head, args = (
             (event.VERB, event.spec().args)

@@ -36,6 +36,17 @@ class Contacts(Generic[S]):
 
     def exchanged(self, a: S, a_key: str, b: S, b_key: str) -> None:
         """``a`` and ``b`` (different sessions) exchanged a direct message."""
+        follows = self._follows
+        a_follows, b_follows = follows.get(a), follows.get(b)
+        if (
+            a_follows is not None
+            and b_follows is not None
+            and next(reversed(a_follows)) == b_key
+            and next(reversed(b_follows)) == a_key
+        ):
+            # A conversation going on: each is the other's latest contact
+            # already, which is what following again would leave.
+            return
         self.follow(a, b_key)
         self.follow(b, a_key)
 

@@ -19,7 +19,7 @@ from libbatchat._buffer import LineBuffer
 from libbatchat._connection import Connection
 from libbatchat._fifo import Fifo
 from libbatchat._limits import SendQueueGuard, SlidingWindow, TokenBucket
-from libbatchat._server import _NO_ROOMS, _NO_VERBS, Session
+from libbatchat._session import NO_ROOMS, NO_VERBS, Session
 from libbatchat.adapters import aio
 from libbatchat.adapters._common import QueueMeter
 from tests.server_harness import FAST, Net
@@ -53,8 +53,8 @@ def _idle(session: Session) -> None:
     assert session._send_queue is None
     assert session._failed_logins is None
     assert not session._moved
-    assert session._rooms is _NO_ROOMS
-    assert session.open_verbs is _NO_VERBS
+    assert session._rooms is NO_ROOMS
+    assert session.open_verbs is NO_VERBS
 
 
 def test_an_idle_guest_holds_no_queue_buffer_or_window() -> None:

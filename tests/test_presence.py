@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from libbatchat import Chat, Join, Left, Nick, Offline, Online, Quit
 from libbatchat._presence import Contacts
@@ -61,6 +63,40 @@ def test_contacts_drop_the_least_recently_used() -> None:
 
 
 # -- the server ------------------------------------------------------------------
+
+
+_SESSIONS = ["s1", "s2", "s3", "s4"]
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["exchanged", "follow", "forget"]),
+        st.sampled_from(_SESSIONS),
+        st.sampled_from(_SESSIONS),
+    ),
+    max_size=40,
+)
+
+
+@given(steps=_steps)
+def test_exchanged_is_following_both_ways(steps: list[tuple[str, str, str]]) -> None:
+    # exchanged() skips the work when each is the other's latest contact
+    # already; against two follow() calls, nothing may tell the difference
+    # (the order of contacts decides what the limit evicts).
+    fast: Contacts[str] = Contacts(limit=2)
+    slow: Contacts[str] = Contacts(limit=2)
+    for step, a, b in steps:
+        if step == "forget":
+            fast.forget(a)
+            slow.forget(a)
+        elif step == "follow":
+            fast.follow(a, b.upper())
+            slow.follow(a, b.upper())
+        elif a != b:
+            fast.exchanged(a, a.upper(), b, b.upper())
+            slow.follow(a, b.upper())
+            slow.follow(b, a.upper())
+        for s in _SESSIONS:
+            assert fast.follows(s) == slow.follows(s)
+            assert list(fast.followers(s.upper())) == list(slow.followers(s.upper()))
 
 
 def test_small_server_tells_everyone() -> None:

@@ -33,7 +33,8 @@ from libbatchat import (
     Who,
 )
 from libbatchat._events import COMMAND_TYPES
-from libbatchat._server import ServerCore, _Failure
+from libbatchat._server import ServerCore
+from libbatchat._session import Failure
 from tests.server_harness import FAST, WALL, Clock, Net
 
 PW = "s3cret pass"
@@ -184,14 +185,14 @@ def test_failed_login_throttle_per_connection(monkeypatch: pytest.MonkeyPatch) -
     limits = replace(FAST, login_attempts=3, login_window=60.0)
     net = Net(limits)
     calls = []
-    import libbatchat._server as server
+    import libbatchat._login as login
     from libbatchat import verify_password as real
 
     def counting(password: str, record: str) -> bool:
         calls.append(1)
         return real(password, record)
 
-    monkeypatch.setattr(server, "_verify", counting)
+    monkeypatch.setattr(login, "_verify", counting)
     c = net.connect()
     c.ask(Register(user="ana", password=PW))
     for _ in range(3):
@@ -620,7 +621,7 @@ def test_job_run_never_raises() -> None:
     c.send(Register(user="ana", password=PW))
     (job,) = net.jobs
     result = job.run()
-    assert isinstance(result, _Failure)
+    assert isinstance(result, Failure)
     assert isinstance(result.error, StoreError)
 
 
