@@ -30,6 +30,7 @@ from tests.adapters_harness import (
     ThreadedClient,
     adapter_flags,
     serve,
+    start,
 )
 from tests.test_server_program import FAST_FLAGS, Program
 
@@ -109,6 +110,29 @@ def test_tls_round_trip_and_shutdown(
         assert isinstance(last, Closing) and last.reason == "shutdown"
     finally:
         c.close()
+
+
+def test_tls_connections_are_written_through_their_transport(
+    certificate: Certificate, loops: list[LoopThread]
+) -> None:
+    # The flush's direct send() (plain TCP on asyncio's loop) would put
+    # plaintext on a TLS socket: a TLS connection is never given its socket.
+    running = start("asyncio", tls=certificate.server_context())
+    try:
+        c = client(
+            "asyncio", running.port, loops, tls=True, cafile=str(certificate.cert)
+        )
+        assert c.request(Nick(nick="seguro")).code == 218
+        server, loop = running.server, running.loop
+        assert isinstance(server, aio.Server) and loop is not None
+
+        async def sockets() -> list[object]:
+            return [p.sock for p in server.protocols.values()]
+
+        assert loop.run(sockets()) == [None]
+        c.close()
+    finally:
+        running.cleanup()
 
 
 def test_certificates_are_verified_by_default(

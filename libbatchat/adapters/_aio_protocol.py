@@ -7,6 +7,7 @@ wait in ``unsent`` until the server flushes them (``Server._flush``).
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -50,13 +51,23 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         "refused",
         "server",
         "session",
+        "sock",
         "transport",
         "unsent",
     )
 
-    def __init__(self, server: Server, dialect: str = CANONICAL) -> None:
+    def __init__(
+        self,
+        server: Server,
+        dialect: str = CANONICAL,
+        sock: socket.socket | None = None,
+    ) -> None:
         self.server = server
         self.dialect = dialect
+        # The socket the transport writes to, given only where a send() on it
+        # while the transport's buffer is empty is what transport.write()
+        # would do itself (see Server._flush_these); None for TLS and uvloop.
+        self.sock = sock
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         # Made once its unsent bytes first reach the meter's floor: below

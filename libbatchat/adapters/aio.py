@@ -20,6 +20,7 @@ import importlib
 import socket
 import ssl
 import time
+from asyncio.selector_events import BaseSelectorEventLoop
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -128,6 +129,9 @@ class Server:
         # this iteration produced for it, not one per line.
         self._unflushed: list[_ServerProtocol] = []
         self._flush_handle: asyncio.Handle | None = None
+        # Whether the last flush wrote some peer more than one line: then
+        # waiting an iteration more for the next reads pays (_flush_next).
+        self._coalescing = False
         self._applying = False
         self._closed = False
         self._stopped = asyncio.Event()
@@ -198,10 +202,18 @@ class Server:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # The classroom clients speak plain TCP: TLS is the canonical's.
+            tls = self.tls if dialect == CANONICAL else None
+            # asyncio's own loop makes a plain TCP transport on this very
+            # socket, so the flush may send() on it directly. Not under TLS
+            # (the bytes must be encrypted) nor on another loop (uvloop's
+            # transports are libuv streams, with their own write path).
+            direct = tls is None and isinstance(self._loop, BaseSelectorEventLoop)
             await self._loop.connect_accepted_socket(
-                functools.partial(_ServerProtocol, self, dialect),
+                functools.partial(
+                    _ServerProtocol, self, dialect, sock if direct else None
+                ),
                 sock,
-                ssl=self.tls if dialect == CANONICAL else None,
+                ssl=tls,
             )
         except (OSError, ssl.SSLError) as exc:
             # A failed TLS handshake, or a peer gone already: its own problem.
@@ -293,6 +305,11 @@ class Server:
         # lines they produce for a peer share its send(): under load, two
         # iterations' lines per system call instead of one. When the loop
         # is idle, the hop costs one empty poll.
+        # But where the last flush had one line per peer (direct messages,
+        # a quiet room), waiting would only add a loop iteration of latency.
+        if not self._coalescing:
+            self._flush()
+            return
         assert self._loop is not None
         self._flush_handle = self._loop.call_soon(self._flush)
         # Except for an unframed dialect's peers: it reads a message per
@@ -311,9 +328,11 @@ class Server:
     def _flush(self) -> None:
         self._flush_handle = None
         unflushed, self._unflushed = self._unflushed, []
-        self._flush_these(unflushed)
+        self._coalescing = self._flush_these(unflushed)
 
-    def _flush_these(self, unflushed: list[_ServerProtocol]) -> None:
+    def _flush_these(self, unflushed: list[_ServerProtocol]) -> bool:
+        """Write out the lines of ``unflushed``; whether one had several."""
+        several = False
         for proto in unflushed:
             unsent = proto.unsent
             if not unsent or proto.closing:
@@ -327,9 +346,34 @@ class Server:
                 proto.lose()
                 continue
             if len(unsent) == 1:
-                transport.write(unsent[0])
+                data = unsent[0]
             else:
-                proto.write_many(unsent)
+                several = True
+                session = proto.session
+                if session is not None and session.segmented:
+                    proto.write_many(unsent)
+                    data = b""
+                else:
+                    data = b"".join(unsent)
+            sock = proto.sock
+            # With nothing in the transport's buffer, transport.write() would
+            # call send() first too; calling it here skips the transport's
+            # checks and, when it takes everything, the meter's question
+            # below. What send() leaves (a partial write, EAGAIN, an error)
+            # goes to transport.write(), which buffers it, or meets the same
+            # error and closes the transport.
+            if data and sock is not None and not transport.get_write_buffer_size():
+                try:
+                    sent = sock.send(data)
+                except OSError:
+                    sent = 0
+                if sent == len(data):
+                    if proto.meter is not None and proto.meter.reported:
+                        proto.report_queue()
+                    continue
+                data = data[sent:]
+            if data:
+                transport.write(data)
             # The meter's question, asked here without two calls per write:
             # most writes leave nothing queued, with nothing reported (and
             # no meter made: it comes with the first count worth one).
@@ -337,6 +381,7 @@ class Server:
             reported = 0 if meter is None else meter.reported
             if transport.get_write_buffer_size() != reported:
                 proto.report_queue()
+        return several
 
     def _start_job(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
