@@ -129,9 +129,9 @@ class Server:
         # this iteration produced for it, not one per line.
         self._unflushed: list[_ServerProtocol] = []
         self._flush_handle: asyncio.Handle | None = None
-        # Whether the last flush wrote some peer more than one line: then
-        # waiting an iteration more for the next reads pays (_flush_next).
-        self._coalescing = False
+        # Whether the lines waiting for the flush include a broadcast (one
+        # core call's lines to more than two peers): see _flush_next().
+        self._broadcast = False
         self._applying = False
         self._closed = False
         self._stopped = asyncio.Event()
@@ -260,9 +260,12 @@ class Server:
         # Per line only a lookup and an append: the checks that a
         # connection can take writes are made once per connection when its
         # lines are flushed, not once per line (see _flush()).
-        if out.sends:
+        sends = out.sends
+        if sends:
+            if len(sends) > 2:
+                self._broadcast = True
             get, unflushed = self.protocols.get, self._unflushed
-            for session, data in out.sends:
+            for session, data in sends:
                 proto = get(session)
                 if proto is None or proto.closing:
                     continue
@@ -305,9 +308,11 @@ class Server:
         # lines they produce for a peer share its send(): under load, two
         # iterations' lines per system call instead of one. When the loop
         # is idle, the hop costs one empty poll.
-        # But where the last flush had one line per peer (direct messages,
-        # a quiet room), waiting would only add a loop iteration of latency.
-        if not self._coalescing:
+        # That pays for a broadcast: the members of a busy room are likely
+        # to get the next message too. A direct message gets a line to its
+        # target and a reply to its sender, neither of whom gets more until
+        # they answer: there the hop would only add an iteration's latency.
+        if not self._broadcast:
             self._flush()
             return
         assert self._loop is not None
@@ -327,12 +332,11 @@ class Server:
 
     def _flush(self) -> None:
         self._flush_handle = None
+        self._broadcast = False
         unflushed, self._unflushed = self._unflushed, []
-        self._coalescing = self._flush_these(unflushed)
+        self._flush_these(unflushed)
 
-    def _flush_these(self, unflushed: list[_ServerProtocol]) -> bool:
-        """Write out the lines of ``unflushed``; whether one had several."""
-        several = False
+    def _flush_these(self, unflushed: list[_ServerProtocol]) -> None:
         for proto in unflushed:
             unsent = proto.unsent
             if not unsent or proto.closing:
@@ -348,7 +352,6 @@ class Server:
             if len(unsent) == 1:
                 data = unsent[0]
             else:
-                several = True
                 session = proto.session
                 if session is not None and session.segmented:
                     proto.write_many(unsent)
@@ -381,7 +384,6 @@ class Server:
             reported = 0 if meter is None else meter.reported
             if transport.get_write_buffer_size() != reported:
                 proto.report_queue()
-        return several
 
     def _start_job(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
