@@ -318,8 +318,10 @@ class Server:
         assert self._loop is not None
         self._flush_handle = self._loop.call_soon(self._flush)
         # Except for an unframed dialect's peers: it reads a message per
-        # recv(), and messages held back together arrive as one.
-        if not self._listeners.dialects:
+        # recv(), and messages held back together arrive as one. (Asked of
+        # the listeners configured, not those open: stop_listening() keeps
+        # the sessions they accepted.)
+        if not self.listen:
             return
         now: list[_ServerProtocol] = []
         later: list[_ServerProtocol] = []
