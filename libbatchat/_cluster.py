@@ -72,6 +72,10 @@ class Release:
 
 
 Op = Publish | Claim | Release
+# Heartbeats a takeover across nodes waits for the holder's node to answer
+# before it is refused: past a dead node's expiry (ttl + heartbeat, 4 beats
+# with the Redis adapter's defaults), so that case still ends in PASS-214.
+TAKE_BEATS = 10
 # What a claim's answer leads to: (ok or the exception) -> the reply, if any.
 _Then = Callable[[object, Output], Reply | None]
 
@@ -104,6 +108,9 @@ class Cluster:
         self._resuming: Command | None = None
         # Logins taking over a user of another node: they wait for its OFFLINE.
         self._taking: dict[str, list[tuple[Session, Login, str]]] = {}
+        # Heartbeats each takeover has waited through: the bus may have lost
+        # the "take" (or the answer to it), so each one asks again.
+        self._take_beats: dict[str, int] = {}
         # Local sessions told a remote user LEFT since it last joined a room:
         # its OFFLINE, which follows its LEFTs, goes to them too (spec 9.1).
         self._mates: dict[str, dict[Session, None]] = {}
@@ -179,6 +186,7 @@ class Cluster:
         for node in sorted({n for _, n in self._users.values()} - live):
             log.warning("node %s is gone: its users leave", node)
             self._apply_state(node, [], {}, out)
+        self._ask_again(out)
         # Liveness is judged a ttl after a resync at the earliest: a node
         # that has not sent its state by then is not waited for any longer.
         self._awaited.clear()
@@ -291,14 +299,39 @@ class Cluster:
         its OFFLINE comes (or is refused if that node keeps it)."""
         session._job = Job(session, lambda: None)
         session._job_command = cmd
-        self._taking.setdefault(fold(name), []).append((session, cmd, name))
-        self._publish({"k": "take", "u": name, "p": session.peer})
+        key = fold(name)
+        if key not in self._taking:
+            self._take_beats[key] = 0
+        self._taking.setdefault(key, []).append((session, cmd, name))
+        self._ask_to_take(key, name, session.peer)
 
-    def _take(self, name: str, peer: str, out: Output) -> None:
+    def _ask_to_take(self, key: str, name: str, peer: str) -> None:
+        # "h" names the node our view says holds it: only that one answers
+        # a take of a name it does not hold (see _take()).
+        self._publish({"k": "take", "u": name, "p": peer, "h": self._users[key][1]})
+
+    def _ask_again(self, out: Output) -> None:
+        """On a heartbeat: PUB/SUB delivers at most once, so a takeover still
+        waiting asks again (a lost "take", "off" or "kept"), and one unanswered
+        for ``TAKE_BEATS`` heartbeats is refused as if the name were kept."""
+        for key in list(self._taking):
+            beats = self._take_beats[key] = self._take_beats[key] + 1
+            if beats > TAKE_BEATS:
+                log.warning("takeover of %s unanswered: refused", key)
+                self._refuse_takers(key, out)
+            else:
+                session, _, name = self._taking[key][0]
+                self._ask_to_take(key, name, session.peer)
+
+    def _take(self, name: str, peer: str, asked: str | None, out: Output) -> None:
         core = self.core
         holder = core._online.get(fold(name))
         if holder is None:
-            return  # not ours, or gone already: its OFFLINE answers the taker
+            if asked == self.node:
+                # Gone already, and our OFFLINE may be what the bus lost:
+                # the taker hears it again (nodes whose view differs ignore it).
+                self._publish({"k": "off", "u": name})
+            return  # not ours: the holder's node answers
         if holder._account and holder.dialect == CANONICAL:
             text = f"logged in again from {peer}"
             core._close(holder, "taken-over", text, out)
@@ -307,6 +340,7 @@ class Cluster:
 
     def _resume_takers(self, key: str) -> None:
         core = self.core
+        self._take_beats.pop(key, None)
         for session, cmd, name in self._taking.pop(key, ()):
             if session.open:
                 session._job = None
@@ -314,6 +348,7 @@ class Cluster:
 
     def _refuse_takers(self, key: str, out: Output) -> None:
         core = self.core
+        self._take_beats.pop(key, None)
         for session, _, name in self._taking.pop(key, ()):
             if session.open:
                 session._job = session._job_command = None
@@ -423,7 +458,7 @@ class Cluster:
         elif kind in ("dm", "room", "all"):
             self._deliver(kind, event, out)
         elif kind == "take":
-            self._take(event["u"], event["p"], out)
+            self._take(event["u"], event["p"], event.get("h"), out)
         elif kind == "kept":
             self._refuse_takers(fold(event["u"]), out)
         elif kind == "sync":
