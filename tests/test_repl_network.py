@@ -62,8 +62,14 @@ async def test_a_50_line_paste_goes_at_the_advertised_rate_and_all_arrive() -> N
             await t.line("pasted 50 lines", mark)
             t.pipe.send_text("\r")
             clock = vclock(t.client)
+            # Not bounded by WAIT as a whole (the paced paste can take longer
+            # than that in real time on a loaded machine): each step is, and
+            # the loop's count bounds the steps. The "mine" lines show only
+            # once every line's CHAT-215 has come.
             last = asyncio.ensure_future(
-                t.line(lambda x: x.kind == "mine" and "line 49" in x.text, mark)
+                t.sink.wait(
+                    lambda x: x.kind == "mine" and "line 49" in x.text, since=mark
+                )
             )
             for _ in range(200):
                 paced = asyncio.ensure_future(clock.sleeping(within=1.0))
@@ -72,7 +78,10 @@ async def test_a_50_line_paste_goes_at_the_advertised_rate_and_all_arrive() -> N
                     paced.cancel()
                     break
                 await clock.advance(paced.result() - clock.now())
-            assert last.done()
+            else:
+                last.cancel()
+                raise AssertionError("the paste did not finish in 200 paced steps")
+            await last  # its failure, if any, is the news
             await within(bruno.ping())  # everything ana sent has reached bruno
             assert got == lines
             mine = [x for x in t.sink.lines[mark:] if x.kind == "mine"]
