@@ -259,3 +259,32 @@ def test_close_ends_when_redis_turns_a_cancel_into_an_error(
         assert done, "close() did not end"
 
     run(redis_server, test)
+
+
+def test_a_takeover_whose_take_redis_drops_ends_on_a_heartbeat(
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    async def test(url: str) -> None:
+        async with cluster(url, 2) as (a, b):
+            ana = await login(a, "Ana")
+            real = b.bus._publish
+            dropped: list[bytes] = []
+
+            async def lose_the_first_take(batch: list[bytes]) -> None:
+                # PUB/SUB is at most once: this "take" never reaches node a.
+                if not dropped:
+                    dropped.extend(d for d in batch if b'"k": "take"' in d)
+                    batch = [d for d in batch if d not in dropped]
+                await real(batch)
+
+            b.bus._publish = lose_the_first_take  # type: ignore[method-assign]
+            again = await b.client()
+            reply = await asyncio.wait_for(
+                again.request(Login(user="ana", password=PW)), WAIT
+            )
+            assert reply.code == 214
+            assert len(dropped) == 1
+            closing = await push(ana)
+            assert isinstance(closing, Closing) and closing.reason == "taken-over"
+
+    run(redis_server, test)
