@@ -296,12 +296,18 @@ class Cluster(View):
         waiting asks again (a lost "take", "off" or "kept"), and one unanswered
         for ``TAKE_BEATS`` heartbeats is refused as if the name were kept."""
         for key in list(self._taking):
+            takers = [t for t in self._taking[key] if t[0].open]
+            if not takers:
+                # Every login waiting has gone: the holder is left alone.
+                del self._taking[key], self._take_beats[key]
+                continue
+            self._taking[key] = takers
             beats = self._take_beats[key] = self._take_beats[key] + 1
             if beats > TAKE_BEATS:
                 log.warning("takeover of %s unanswered: refused", key)
                 self._refuse_takers(key, out)
             else:
-                session, _, name = self._taking[key][0]
+                session, _, name = takers[0]
                 self._ask_to_take(key, name, session.peer)
 
     def _take(self, name: str, peer: str, asked: str | None, out: Output) -> None:
