@@ -119,7 +119,7 @@ class CoreBase:
 
     # -- input ----------------------------------------------------------------
 
-    def _drain(self, session: Session, out: Output) -> None:
+    def _drain(self, session: Session, now: float, out: Output) -> None:
         # Parse every complete line now, so framing errors (8 KiB without a
         # line end) are caught at once even while flood control holds lines.
         conn = session.connection
@@ -129,7 +129,14 @@ class CoreBase:
                 event = conn.next_event()
             except RemoteProtocolError as exc:
                 if exc.fatal:
-                    self._close(session, exc.reason or "line-too-long", str(exc), out)
+                    # The lines that ended before the bad bytes are answered
+                    # first, as they would be had the bad bytes come in a
+                    # later read (spec 2.1): what flood control or a Job
+                    # still holds dies with the session either way.
+                    self._pump(session, now, out)
+                    if session.open:
+                        reason = exc.reason or "line-too-long"
+                        self._close(session, reason, str(exc), out)
                     return
                 item: Item = exc.reply_hint or Reply(code=SERVER_ERROR)
             else:

@@ -167,7 +167,7 @@ class ServerCore(LoginCommands, RoomCommands):
                 return out
         held = conn.buffered + len(data)
         conn.receive_data(data)
-        self._drain(session, out)
+        self._drain(session, now, out)
         # Only a line that ended counts (spec 7.3): bytes of an unfinished
         # line are consumed by nothing, so a client trickling one byte at a
         # time never resets the ping timers (issue 7, row 10).
