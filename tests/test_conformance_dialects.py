@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from libbatchat import Limits, Message, Offline, Push, Reply
-from libbatchat._codec import Codec, Ctx
+from libbatchat._codec import PATIENCE, Codec, Ctx
 from libbatchat._dialects import DIALECTS
 from libbatchat._events import Left, Login, Nick
 from libbatchat.adapters import threaded
@@ -29,7 +29,10 @@ from libbatchat.conformance._engine import (
     all_cases,
     probe,
     run,
+    run_case,
+    run_id,
 )
+from libbatchat.conformance._timing import Timing
 from libbatchat.conformance.dialects import load
 
 LIMITS = Limits(scrypt_n=16, rate=1000, burst=1000, ip_login_attempts=10**6)
@@ -280,3 +283,23 @@ def test_pytest_plugin_grades_a_dialect(
     root = ET.parse(tmp_path / "r.xml").getroot()
     quiet = root.findall(".//property[@name='quiet_period']")
     assert len(quiet) == 5
+
+
+def test_a_slow_round_trip_keeps_a_split_login_within_the_servers_patience(
+    servers: dict[str, int],
+) -> None:
+    # A probe on a loaded machine measured a round trip that made the quiet
+    # period longer than the time our Chat Socket listener waits for a name
+    # after its room: every login was given up (a flake under load).
+    slow = Timing(rtt=0.1, scale=1.5)
+    assert slow.grace >= PATIENCE > slow.part_gap
+    (case,) = [c for c in all_cases() if c.id == "transport/concurrent-connections"]
+    result = run_case(
+        case,
+        target=Target("127.0.0.1", servers["chatsocket"]),
+        dialect=load("chatsocket"),
+        timing=slow,
+        prefix=run_id(),
+        budget=30.0,
+    )
+    assert result.verdict == PASS, result.detail

@@ -237,9 +237,10 @@ class Session:
         for i, data in enumerate(parts):
             if i:
                 # The protocol ends a message at a read boundary: give the
-                # server a quiet period to read the last part on its own.
+                # server a quiet period to read the last part on its own,
+                # short of the time it waits for the next part.
                 self.quiet_used = True
-                self.read_for(self._timing.grace)
+                self.read_for(self._timing.part_gap)
             self._write(data, [data.decode("utf-8", "backslashreplace").rstrip("\r\n")])
         handled = self._bucket.take(1)
         if self._dialect.has_reply(action):

@@ -7,6 +7,13 @@ import math
 import time
 from dataclasses import dataclass, field
 
+# The longest pause between the writes of one message (Chat Socket's room,
+# then its name). Its original client makes them back to back, so a server
+# that ends messages at read boundaries waits only so long for the next part
+# before taking the two as read together (ours: 2 s, ``_codec.PATIENCE``).
+# The pause must stay well under that however slow the round trip was.
+MAX_PART_GAP = 1.0
+
 
 @dataclass
 class Timing:
@@ -33,6 +40,12 @@ class Timing:
         grace covers servers whose sessions write from separate threads.
         """
         return max(0.15, 20 * self.rtt) * self.scale
+
+    @property
+    def part_gap(self) -> float:
+        """How long to pause between the writes of one message, so that a
+        server that reads each write as a message reads them apart."""
+        return min(self.grace, MAX_PART_GAP)
 
 
 @dataclass
