@@ -380,8 +380,11 @@ class Cluster(View):
         if target == "*":
             self._publish({"k": "all", "l": text})
         elif target.startswith("#"):
-            if fold(target) in self._members:
-                self._publish({"k": "room", "r": fold(target), "l": text})
+            # Even when the view knows no member elsewhere: a join answered
+            # on another node may not have reached this one yet, and its
+            # member would miss a message sent after its reply (the view
+            # lags the bus, and a room message is not held for a marker).
+            self._publish({"k": "room", "r": fold(target), "l": text})
         else:
             self._publish({"k": "dm", "t": fold(target), "l": text})
 

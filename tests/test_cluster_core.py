@@ -608,3 +608,28 @@ def test_reads_after_a_resync_wait_for_the_other_nodes_state() -> None:
     bob.send(Rooms())
     bus.set_down(True)
     assert bob.replies()[0].text == "#Local=1"
+
+
+def test_a_room_message_reaches_a_member_whose_join_is_still_on_the_bus() -> None:
+    # Redis hands a publish to each subscriber in its own time: Bob's join
+    # has come back to his node (so he has his reply) but not yet to Ana's
+    # when she speaks. Her node must publish the message all the same.
+    bus = Bus(2)
+    a, b = bus.nodes
+    ana, bob = bus.user(a, "Ana"), bus.user(b, "Bob")
+    ana.send(Join(room="#r"))
+    bus.clear()
+    bus.auto = False
+    bob.send(Join(room="#r"))
+    held = []
+    while b.cluster.outbox:
+        op = b.cluster.outbox.popleft()
+        assert isinstance(op, Publish)
+        held.append(op.data)
+        b.apply(b.cluster.receive(op.data))
+    assert [r.code for r in bob.replies()] == [222]
+    ana.send(Chat(target="#r", text="hi"))
+    for data in held:
+        a.apply(a.cluster.receive(data))
+    bus.flush()
+    assert texts(bob) == ["hi"]
