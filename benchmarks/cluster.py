@@ -1,7 +1,8 @@
 """The ``cluster`` server of the runner: two asyncio nodes on one Redis.
 
-The runner starts its own ``redis-server`` on 127.0.0.1 (a port found by
-binding port 0, as the tests do; nothing persisted) and two
+The runner starts its own ``redis-server`` on 127.0.0.1
+(``benchmarks.redis_daemon``, as the tests do: a reserved port and a
+password of its own; nothing persisted) and two
 ``batchat-server --cluster`` nodes on it, each on its own port 0, and
 stops all three afterwards. The generator spreads its clients over the two
 nodes (``clients.Generator``): room members alternate between them, so
@@ -13,14 +14,12 @@ processes: the two nodes and Redis, which carries every event between them.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import servers
+from benchmarks.redis_daemon import RedisDaemon
+from libbatchat.adapters._common import redact
 
 NODES = 2
 # One stamp a second, as by default; a node is judged gone only after 60 s
@@ -28,15 +27,13 @@ NODES = 2
 # machine is measured, not dropped with its users in the middle of a window.
 HEARTBEAT = 1.0
 TTL = 60.0
-START_WAIT = 20.0
 
 
 @dataclass
 class Nodes:
     """Redis and the nodes on it, seen by the runner as one server."""
 
-    redis: subprocess.Popen[bytes]
-    redis_port: int
+    redis: RedisDaemon
     nodes: list[servers.Running] = field(default_factory=list)
     name: str = servers.CLUSTER
     dialect: str = "canonical"
@@ -44,7 +41,7 @@ class Nodes:
 
     @property
     def url(self) -> str:
-        return f"redis://{servers.HOST}:{self.redis_port}/0"
+        return self.redis.url
 
     @property
     def ports(self) -> list[int]:
@@ -53,14 +50,15 @@ class Nodes:
     @property
     def limits(self) -> str:
         first = self.nodes[0].limits if self.nodes else ""
-        return f"{len(self.nodes)} nodes on redis-server at {self.url}; {first}"
+        where = redact(self.url)  # the results are shared: not its password
+        return f"{len(self.nodes)} nodes on redis-server at {where}; {first}"
 
     def pids(self) -> dict[str, int]:
         pids = {f"node{i}": node.pid for i, node in enumerate(self.nodes)}
         return pids | {"redis": self.redis.pid}
 
     def died(self) -> str | None:
-        code = self.redis.poll()
+        code = self.redis.died()
         if code is not None:
             return f"redis-server died (exit {code})"
         for i, node in enumerate(self.nodes):
@@ -76,60 +74,22 @@ class Nodes:
             note = servers.stop(node)
             if note is not None:
                 notes.append(f"node{i}: {note}")
-        code = self.redis.poll()
+        code = self.redis.died()
         if code is not None:
             notes.append(f"redis-server died (exit {code})")
-        else:
-            self.redis.terminate()
-            try:
-                self.redis.wait(20)
-            except subprocess.TimeoutExpired:
-                self.redis.kill()
-                self.redis.wait()
+        self.redis.close()
         return "; ".join(notes) or None
-
-
-def _start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    binary = servers.redis_server_path()
-    if binary is None:
-        raise servers.StartFailed("redis-server is not installed")
-    # redis-server refuses --port 0: bind port 0 to find a free one.
-    port = servers.free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind", servers.HOST,
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(workdir),
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise servers.StartFailed(f"redis-server exited with {proc.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection((servers.HOST, port), 0.5) as s,
-        ):
-            s.sendall(b"PING\r\n")
-            if s.recv(64).startswith(b"+PONG"):
-                return proc, port
-        time.sleep(0.02)  # a readiness probe of a process we started, bounded
-    proc.kill()
-    proc.wait()
-    raise servers.StartFailed(f"redis-server did not answer on {port}")
 
 
 def start(workdir: Path, tree: Path = servers.ROOT) -> Nodes:
     """Redis, then the nodes one after the other; returns once all listen."""
     workdir.mkdir(parents=True, exist_ok=True)
-    redis, port = _start_redis(workdir)
-    group = Nodes(redis, port)
+    binary = servers.redis_server_path()
+    if binary is None:
+        raise servers.StartFailed("redis-server is not installed")
+    redis = RedisDaemon(binary, workdir)
+    redis.start()
+    group = Nodes(redis)
     flags = [
         f"--cluster={group.url}",
         f"--cluster-heartbeat={HEARTBEAT}",

@@ -7,7 +7,9 @@ distribution's daemon with penalties off; ``miniircd`` the package index's;
 ``floor``, ``floor-uvloop``, ``floor-noack`` and ``floor-uvloop-noack`` are
 ``benchmarks.floor``, a measuring baseline for ``dm`` (not a server), run
 only when named.
-Ports come from binding port 0 (ours reports its own); none is fixed.
+Ours bind port 0 and report it; the peers are given a reserved free port
+(``libbatchat.conformance.ports``), a fresh one if another process took it,
+and must hold the listener themselves. None is fixed.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from libbatchat.conformance import ports
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +71,13 @@ PAM = no
 """
 
 BACKLOG = {"ngircd": 10, "miniircd": 5}  # listen() backlog, from `ss -ltn`
+PEER_LIMITS = {
+    "ngircd": "MaxPenaltyTime=0 (no flood penalty), MaxConnectionsIP=0, "
+    "MaxJoins=0, MaxNickLength=30, PingTimeout=3600; listen backlog 10, "
+    "so at most 9 logins in flight",
+    "miniircd": "none to turn off (no flood control); select() loop, listen "
+    "backlog 5, so at most 4 logins in flight",
+}
 CLUSTER = "cluster"  # two asyncio nodes on one Redis: benchmarks.cluster
 OURS = ("asyncio", "threaded", "uvloop", CLUSTER)
 PEERS = ("ngircd", "miniircd")
@@ -115,8 +125,8 @@ class Running:
         return stop(self)
 
 
-class StartFailed(Exception):
-    pass
+# Also what ``libbatchat.conformance.ports`` raises (PortTaken is one).
+StartFailed = ports.StartError
 
 
 def miniircd_path() -> str | None:
@@ -143,28 +153,6 @@ def missing(name: str) -> str | None:
 def redis_server_path() -> str | None:
     found = shutil.which("redis-server") or "/usr/bin/redis-server"
     return found if os.access(found, os.X_OK) else None
-
-
-def free_port() -> int:
-    # For daemons that take their port from a config file: bind port 0, read
-    # the number, release it. Another process could take it in between; the
-    # start then fails loudly rather than measuring the wrong thing.
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StartFailed(f"exited with {proc.returncode}: {_tail(log)}")
-        with socket.socket() as s:
-            s.settimeout(1)
-            if s.connect_ex((HOST, port)) == 0:
-                return
-        time.sleep(0.02)  # a readiness probe, not a synchronization
-    raise StartFailed(f"not listening on {port} after 15 s: {_tail(log)}")
 
 
 def _tail(log: Path) -> str:
@@ -223,39 +211,55 @@ def start(
         flags = " ".join([*OUR_FLAGS, *extra])
         running.limits = f"{flags}; {running.limits}"
         return running
-    port = free_port()
+    if name not in PEERS:
+        err.close()
+        raise StartFailed(f"unknown server {name!r}")
+    # The peers take their port from their command line or config file:
+    # a reserved one, moved to a fresh one if lost (ports.on_free_port).
+    try:
+        proc, port = ports.on_free_port(
+            lambda held: _start_peer(name, held, workdir, log, err)
+        )
+    except StartFailed:
+        err.close()
+        raise
+    cap = BACKLOG[name] - 1
+    return Running(name, "irc", port, proc, PEER_LIMITS[name], log, err, cap)
+
+
+def _start_peer(
+    name: str, held: ports.Reservation, workdir: Path, log: Path, err: BinaryIO
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = held.port
     if name == "ngircd":
         conf = workdir / "ngircd.conf"
         conf.write_text(NGIRCD_CONF.format(host=HOST, port=port, dir=workdir))
         cmd = [NGIRCD, "-n", "-f", str(conf)]
-        limits = (
-            "MaxPenaltyTime=0 (no flood penalty), MaxConnectionsIP=0, "
-            "MaxJoins=0, MaxNickLength=30, PingTimeout=3600; listen backlog 10, "
-            "so at most 9 logins in flight"
-        )
-    elif name == "miniircd":
+    else:
         cmd = [str(miniircd_path()), "--listen", HOST, "--ports", str(port)]
         if os.geteuid() == 0:  # it refuses root unless told to stay root
             cmd += ["--setuid", "root"]
-        limits = (
-            "none to turn off (no flood control); select() loop, listen backlog 5, "
-            "so at most 4 logins in flight"
-        )
-    else:
-        raise StartFailed(f"unknown server {name!r}")
+    err.seek(0)
+    err.truncate()  # the log of this attempt only
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=err, stderr=err
     )
     try:
-        _wait_listening(proc, port, log)
+        # Neither has an identity to check: the listener must be its socket.
+        ports.wait_ready(
+            proc,
+            port,
+            lambda: ports.listens_as(proc.pid, port),
+            lambda: _tail(log),
+            what=name,
+            wait=15,
+        )
     except StartFailed:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        err.close()
         raise
-    cap = BACKLOG[name] - 1
-    return Running(name, "irc", port, proc, limits, log, err, cap)
+    return proc, port
 
 
 def _start_reporting(

@@ -1,8 +1,11 @@
 """Real Redis and PostgreSQL servers for the tests, on loopback, in a tmp dir.
 
-Each starts on a free port (found by binding port 0: redis-server refuses
-``--port 0``) and is stopped when the test ends. A test that needs a missing
-binary is skipped, saying which.
+Each starts on a reserved free port (``libbatchat.conformance.ports``:
+redis-server refuses ``--port 0``), moved to a fresh one if another process
+took it first, and answers only as ours: Redis to its own password (in
+``url``), PostgreSQL from its own data directory. A restart keeps the port,
+held while the server is down. Each is stopped when the test ends. A test
+that needs a missing binary is skipped, saying which.
 """
 
 from __future__ import annotations
@@ -11,78 +14,28 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HOST = "127.0.0.1"
-START_WAIT = 20.0
+from benchmarks.redis_daemon import RedisDaemon
+from benchmarks.servers import redis_server_path
+from libbatchat.conformance import ports
+from libbatchat.conformance.ports import HOST
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_connectable(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_WAIT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
-            return
-        # Polling a process we started until it listens: there is no event
-        # to wait on, and the loop is bounded.
-        time.sleep(0.02)
-    raise RuntimeError(f"{what} did not listen on {port} in {START_WAIT}s")
-
-
-class RedisServer:
+class RedisServer(RedisDaemon):
     def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not os.path.exists(binary):
+        binary = redis_server_path()
+        if binary is None:
             pytest.skip("redis-server is not installed (apt-get install redis-server)")
-        self.binary = binary
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(binary, workdir)
 
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--bind", HOST,
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        _wait_connectable(self.port, self.proc, "redis-server")
-
-    def pause(self, frozen: bool = True) -> None:
-        """Freeze it (SIGSTOP: it holds its connections and answers nothing,
-        as an unreachable host), or thaw it (SIGCONT)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        super().stop(sig)
 
 
 @pytest.fixture
@@ -92,7 +45,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 # Debian keeps PostgreSQL's server programs off PATH, one directory per
@@ -142,7 +95,8 @@ class PostgresServer:
         if self.prefix:
             shutil.chown(self.workdir, PG_USER)
         self.data = self.workdir / "data"
-        self.port = free_port()
+        self._log = self.workdir / "postgres.log"
+        self._port = ports.KeptPort()
         self.proc: subprocess.Popen[bytes] | None = None
         subprocess.run(
             [*self.prefix, self.initdb, "-D", str(self.data), "-U", "postgres",
@@ -153,29 +107,54 @@ class PostgresServer:
         )  # fmt: skip
 
     @property
+    def port(self) -> int:
+        return self._port.port
+
+    @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self._url(self.port)
+
+    @staticmethod
+    def _url(port: int) -> str:
+        return f"postgresql://postgres@{HOST}:{port}/postgres"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*self.prefix, self.postgres, "-D", str(self.data),
-             "-h", HOST, "-p", str(self.port), "-k", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        _wait_connectable(self.port, self.proc, "postgres")
-        # Listening is not yet accepting logins: wait for a query to work.
+        """Start it; returns once it takes queries. A restart keeps the port."""
+        self._port.start(self._launch)
+
+    def _launch(self, held: ports.Reservation) -> None:
+        with self._log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [*self.prefix, self.postgres, "-D", str(self.data),
+                 "-h", HOST, "-p", str(held.port), "-k", str(self.workdir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+        try:
+            ports.wait_ready(
+                self.proc,
+                held.port,
+                lambda: self._answers(held.port),
+                lambda: self._log.read_text(errors="replace"),
+                what="postgres",
+            )
+        except ports.StartError:
+            self.stop(signal.SIGKILL)
+            raise
+
+    def _answers(self, port: int) -> bool | None:
+        """True once ours takes queries, False if another PostgreSQL (trust
+        login, as another run's) answers there, None meanwhile."""
         import psycopg
 
-        deadline = time.monotonic() + START_WAIT
-        while True:
-            try:
-                psycopg.connect(self.url, connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # bounded poll of a starting server
+        try:
+            with psycopg.connect(self._url(port), connect_timeout=2) as conn:
+                row = conn.execute("SHOW data_directory").fetchone()
+        except psycopg.Error:  # not listening, starting up, or not ours
+            return None
+        where = os.path.realpath(str(row[0])) if row else ""
+        return where == os.path.realpath(self.data)
 
     def stop(self, sig: int = signal.SIGINT) -> None:
         """Stop it (SIGINT: PostgreSQL's fast shutdown; SIGKILL: a crash)."""
@@ -190,9 +169,11 @@ class PostgresServer:
                 os.kill(pid, sig)
             self.proc.wait(30)
         self.proc = None
+        self._port.stopped()
 
     def remove(self) -> None:
         self.stop()
+        self._port.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -118,7 +118,7 @@ def test_the_cluster_stops_redis_and_both_nodes(tmp_path: Path) -> None:
     if why is not None:
         pytest.skip(why)
     group = cluster.start(tmp_path)
-    procs = [group.redis, *(node.proc for node in group.nodes)]
+    procs = [group.redis.proc, *(node.proc for node in group.nodes)]
     assert len(set(group.ports)) == 2
     assert set(group.pids()) == {"node0", "node1", "redis"}
     assert group.died() is None

@@ -10,10 +10,10 @@ import pytest
 
 from libbatchat import Join, Joined, Left, Login, Nick, Offline, Online, Register, Who
 from libbatchat.adapters import aio
+from libbatchat.conformance.ports import Reservation
 from tests.services import (  # noqa: F401
     PostgresServer,
     RedisServer,
-    free_port,
     postgres_server,
     redis_server,
 )
@@ -110,9 +110,13 @@ def test_cluster_flags_are_checked() -> None:
 
 
 def test_unreachable_redis_is_one_clear_line() -> None:
-    code, err = usage("--cluster", f"redis://127.0.0.1:{free_port()}/0")
+    # A port nobody listens on, held so that nobody starts to meanwhile.
+    with Reservation() as nothing:
+        url = f"redis://:pw@127.0.0.1:{nothing.port}/0"
+        code, err = usage("--cluster", url)
     assert code == 1
-    assert "cannot join the cluster: cannot reach Redis" in err
+    assert "cannot join the cluster: cannot reach Redis at redis://:***@" in err
+    assert ":pw@" not in err
     assert "Traceback" not in err
 
 

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from libbatchat._cluster import Claim, Cluster, Publish, Release
 
+from ._common import redact
 from .aio import Server
 
 log = logging.getLogger("libbatchat.adapters.redis")
@@ -154,7 +155,8 @@ class RedisBus:
         try:
             await self._beat()
         except _ERRORS as exc:
-            raise ConnectionError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            where = redact(self.url)  # the URL may carry Redis's password
+            raise ConnectionError(f"cannot reach Redis at {where}: {exc}") from exc
         self.server.on_applied = self._wake.set
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -165,7 +167,7 @@ class RedisBus:
         async with asyncio.timeout(self.ttl * 10):
             await self._subscribed.wait()
         self._wake.set()
-        log.info("node %s joined the cluster at %s", self.node, self.url)
+        log.info("node %s joined the cluster at %s", self.node, redact(self.url))
 
     async def close(self) -> None:
         """Carry what is left (names freed, the goodbye), then leave."""

@@ -13,18 +13,16 @@ import dataclasses
 import os
 import shlex
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from typing import IO
 
 from libbatchat.adapters._tls import client_context
 from libbatchat.client import add_tls_flags
-from libbatchat.conformance import _report, _spec
+from libbatchat.conformance import _report, _spec, ports
 from libbatchat.conformance._engine import (
     Case,
     Result,
@@ -131,21 +129,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def started_server(command: str, startup: float) -> Iterator[Target]:
-    """Start ``command`` with ``{port}`` filled in; yield once it accepts."""
+    """Start ``command`` with ``{port}`` filled in; yield once it accepts.
+
+    A port lost to another process before the server bound it is replaced
+    by a fresh one (``ports.on_free_port``); a listener there that is not
+    the command's process is not taken for it.
+    """
     if "{port}" not in command:
         raise UsageError("--server-cmd must contain {port}")
-    port = free_port()
-    argv = shlex.split(command.replace("{port}", str(port)))
+    try:
+        proc, port = ports.on_free_port(lambda held: _start(command, held, startup))
+    except ports.StartError as exc:
+        raise UsageError(f"server command: {exc}") from None
+    try:
+        yield Target("127.0.0.1", port)
+    finally:
+        _stop(proc)
+
+
+def _start(
+    command: str, held: ports.Reservation, startup: float
+) -> tuple[subprocess.Popen[bytes], int]:
+    argv = shlex.split(command.replace("{port}", str(held.port)))
+    # Any program may be given, and not every one sets SO_REUSEADDR: the
+    # port is let go just before, and a loss is caught after.
+    held.release()
     # A file, not a pipe: nobody reads the server's log while the suite runs,
-    # and a full pipe would block the server.
+    # and a full pipe would block the server. The server keeps its own
+    # descriptor of it once this one is closed.
     with tempfile.TemporaryFile() as log:
         try:
             proc = subprocess.Popen(
@@ -157,32 +170,24 @@ def started_server(command: str, startup: float) -> Iterator[Target]:
             )
         except OSError as exc:
             raise UsageError(f"cannot start {argv[0]}: {exc}") from None
-        try:
-            yield _wait_listening(proc, Target("127.0.0.1", port), startup, log)
-        finally:
-            _stop(proc)
 
-
-def _wait_listening(
-    proc: subprocess.Popen[bytes], target: Target, startup: float, log: IO[bytes]
-) -> Target:
-    deadline = time.monotonic() + startup
-    while True:
-        if proc.poll() is not None:
+        def output() -> str:
             log.seek(0)
-            err = log.read().decode(errors="replace").strip()[-500:]
-            raise UsageError(f"server command exited with {proc.returncode}: {err}")
+            return log.read().decode(errors="replace")
+
         try:
-            socket.create_connection((target.host, target.port), 1.0).close()
-            return target
-        except OSError:
-            if time.monotonic() > deadline:
-                raise UsageError(
-                    f"server command did not listen on {target.port} "
-                    f"within {startup:g}s"
-                ) from None
-            # Polling a process we do not control: there is nothing to wait on.
-            time.sleep(0.05)
+            ports.wait_ready(
+                proc,
+                held.port,
+                lambda: ports.listens_as(proc.pid, held.port),
+                output,
+                what="the server command",
+                wait=startup,
+            )
+        except ports.StartError:
+            _stop(proc)
+            raise
+    return proc, held.port
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

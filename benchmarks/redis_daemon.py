@@ -1,0 +1,121 @@
+"""A redis-server of our own on loopback, for the cluster runs and the tests.
+
+redis-server refuses ``--port 0``, so it is given a reserved port
+(``libbatchat.conformance.ports``), and a password of its own
+(``requirepass``), carried by ``url``: a client of ours cannot talk to
+another run's Redis that took the port, and another run's client cannot
+talk to ours. Nothing is persisted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from libbatchat.conformance import ports
+from libbatchat.conformance.ports import HOST
+
+
+class RedisDaemon:
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.password = secrets.token_hex(16)
+        self._port = ports.KeptPort()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = workdir / "redis-server.log"
+
+    @property
+    def port(self) -> int:
+        return self._port.port
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        """Start it; returns once it answers our password. A restart keeps
+        the port."""
+        self._port.start(self._launch)
+
+    def _launch(self, held: ports.Reservation) -> None:
+        with self._log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    "--bind", HOST,
+                    "--port", str(held.port),
+                    "--requirepass", self.password,
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--dir", str(self.workdir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+        try:
+            ports.wait_ready(
+                self.proc,
+                held.port,
+                lambda: self._answers(held.port),
+                lambda: self._log.read_text(errors="replace"),
+                what="redis-server",
+            )
+        except ports.StartError:
+            self.stop()
+            raise
+
+    def _answers(self, port: int) -> bool | None:
+        """True if our password is taken there, False if another server
+        answers, None while nothing does."""
+        data = b""
+        try:
+            with socket.create_connection((HOST, port), 1.0) as s:
+                s.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                for _ in range(16):  # two short replies; each read times out
+                    chunk = s.recv(256)
+                    data += chunk
+                    if not chunk or data.count(b"\r\n") >= 2:
+                        break
+        except OSError:
+            pass
+        if data.startswith(b"+OK\r\n+PONG\r\n"):
+            return True
+        return False if data else None
+
+    def pause(self, frozen: bool = True) -> None:
+        """Freeze it (SIGSTOP: it holds its connections and answers nothing,
+        as an unreachable host), or thaw it (SIGCONT)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def died(self) -> int | None:
+        """Its exit status if it exited on its own."""
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it (SIGKILL: at once, even when paused) and hold its port
+        for a restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._port.stopped()
+
+    def close(self) -> None:
+        """Stop it for good, letting its port go."""
+        self.stop()
+        self._port.close()
