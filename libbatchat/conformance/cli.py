@@ -142,7 +142,7 @@ def started_server(command: str, startup: float) -> Iterator[Target]:
     try:
         proc, port = ports.on_free_port(lambda held: _start(command, held, startup))
     except ports.StartError as exc:
-        raise UsageError(f"server command: {exc}") from None
+        raise UsageError(str(exc)) from None
     try:
         yield Target("127.0.0.1", port)
     finally:
