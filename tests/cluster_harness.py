@@ -8,12 +8,15 @@ test steps the outboxes itself, to stage races.
 
 from __future__ import annotations
 
-from libbatchat import MemoryStore
+from libbatchat import MemoryStore, Message
 from libbatchat._accounts import AccountStore
 from libbatchat._cluster import Claim, Cluster, Publish, Release
 from libbatchat._config import Limits
 from libbatchat._server import Output
 from tests.server_harness import FAST, Client, Net
+
+PW = "pw pw"
+LINE = "FROM x {} 2026-09-21T12:00:00.000Z y\n"  # a message event's wire form
 
 
 class Node(Net):
@@ -135,3 +138,7 @@ class Bus:
             for client in node.clients.values():
                 if not client.closed:
                     client.take()
+
+
+def texts(client: object) -> list[str]:
+    return [p.text for p in client.pushes() if isinstance(p, Message)]  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from libbatchat._server import Job, Output, ServerCore, Session
 
 FAST = Limits(burst=1000, rate=1000.0, scrypt_n=2**4, scrypt_r=8, scrypt_p=1)
 WALL = 1_790_000_000.25  # 2026-09-21T...:40.250Z
+PW = "s3cret pass"  # with a space: passwords may hold one
 
 
 class Clock:
