@@ -12,25 +12,20 @@ from __future__ import annotations
 import secrets
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 from libbatchat.conformance import ports
 from libbatchat.conformance.ports import HOST
 
 
-class RedisDaemon:
+class RedisDaemon(ports.Daemon):
+    what = "redis-server"
+
     def __init__(self, binary: str, workdir: Path) -> None:
+        super().__init__(workdir / "redis-server.log")
         self.binary = binary
         self.workdir = workdir
         self.password = secrets.token_hex(16)
-        self._port = ports.KeptPort()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = workdir / "redis-server.log"
-
-    @property
-    def port(self) -> int:
-        return self._port.port
 
     @property
     def url(self) -> str:
@@ -41,40 +36,18 @@ class RedisDaemon:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self) -> None:
-        """Start it; returns once it answers our password. A restart keeps
-        the port."""
-        self._port.start(self._launch)
+    def argv(self, port: int) -> list[str]:
+        return [
+            self.binary,
+            "--bind", HOST,
+            "--port", str(port),
+            "--requirepass", self.password,
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.workdir),
+        ]  # fmt: skip
 
-    def _launch(self, held: ports.Reservation) -> None:
-        with self._log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    self.binary,
-                    "--bind", HOST,
-                    "--port", str(held.port),
-                    "--requirepass", self.password,
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", str(self.workdir),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )  # fmt: skip
-        try:
-            ports.wait_ready(
-                self.proc,
-                held.port,
-                lambda: self._answers(held.port),
-                lambda: self._log.read_text(errors="replace"),
-                what="redis-server",
-            )
-        except ports.StartError:
-            self.stop()
-            raise
-
-    def _answers(self, port: int) -> bool | None:
+    def answers(self, port: int) -> bool | None:
         """True if our password is taken there, False if another server
         answers, None while nothing does."""
         data = b""
@@ -101,21 +74,3 @@ class RedisDaemon:
     def died(self) -> int | None:
         """Its exit status if it exited on its own."""
         return None if self.proc is None else self.proc.poll()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop it (SIGKILL: at once, even when paused) and hold its port
-        for a restart."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self._port.stopped()
-
-    def close(self) -> None:
-        """Stop it for good, letting its port go."""
-        self.stop()
-        self._port.close()

@@ -10,7 +10,6 @@ that needs a missing binary is skipped, saying which.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -34,8 +33,7 @@ class RedisServer(RedisDaemon):
             pytest.skip("redis-server is not installed (apt-get install redis-server)")
         super().__init__(binary, workdir)
 
-    def stop(self, sig: int = signal.SIGKILL) -> None:
-        super().stop(sig)
+    stop_signal = signal.SIGKILL  # at once, even when paused
 
 
 @pytest.fixture
@@ -85,7 +83,10 @@ def _as_user() -> list[str]:
     return ["runuser", "-u", PG_USER, "--"]
 
 
-class PostgresServer:
+class PostgresServer(ports.Daemon):
+    what = "postgres"
+    stop_signal = signal.SIGINT  # PostgreSQL's fast shutdown; SIGKILL: a crash
+
     def __init__(self) -> None:
         self.initdb = _pg_binary("initdb")
         self.postgres = _pg_binary("postgres")
@@ -95,9 +96,7 @@ class PostgresServer:
         if self.prefix:
             shutil.chown(self.workdir, PG_USER)
         self.data = self.workdir / "data"
-        self._log = self.workdir / "postgres.log"
-        self._port = ports.KeptPort()
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.workdir / "postgres.log")
         subprocess.run(
             [*self.prefix, self.initdb, "-D", str(self.data), "-U", "postgres",
              "--auth=trust", "-E", "UTF8", "--no-sync"],
@@ -107,10 +106,6 @@ class PostgresServer:
         )  # fmt: skip
 
     @property
-    def port(self) -> int:
-        return self._port.port
-
-    @property
     def url(self) -> str:
         return self._url(self.port)
 
@@ -118,32 +113,11 @@ class PostgresServer:
     def _url(port: int) -> str:
         return f"postgresql://postgres@{HOST}:{port}/postgres"
 
-    def start(self) -> None:
-        """Start it; returns once it takes queries. A restart keeps the port."""
-        self._port.start(self._launch)
+    def argv(self, port: int) -> list[str]:
+        return [*self.prefix, self.postgres, "-D", str(self.data),
+                "-h", HOST, "-p", str(port), "-k", str(self.workdir)]  # fmt: skip
 
-    def _launch(self, held: ports.Reservation) -> None:
-        with self._log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [*self.prefix, self.postgres, "-D", str(self.data),
-                 "-h", HOST, "-p", str(held.port), "-k", str(self.workdir)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )  # fmt: skip
-        try:
-            ports.wait_ready(
-                self.proc,
-                held.port,
-                lambda: self._answers(held.port),
-                lambda: self._log.read_text(errors="replace"),
-                what="postgres",
-            )
-        except ports.StartError:
-            self.stop(signal.SIGKILL)
-            raise
-
-    def _answers(self, port: int) -> bool | None:
+    def answers(self, port: int) -> bool | None:
         """True once ours takes queries, False if another PostgreSQL (trust
         login, as another run's) answers there, None meanwhile."""
         import psycopg
@@ -156,24 +130,15 @@ class PostgresServer:
         where = os.path.realpath(str(row[0])) if row else ""
         return where == os.path.realpath(self.data)
 
-    def stop(self, sig: int = signal.SIGINT) -> None:
-        """Stop it (SIGINT: PostgreSQL's fast shutdown; SIGKILL: a crash)."""
-        if self.proc is not None and self.proc.poll() is None:
-            # To postgres itself: runuser does not pass every signal on.
-            pidfile = self.data / "postmaster.pid"
-            try:
-                pid = int(pidfile.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                pid = self.proc.pid
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            self.proc.wait(30)
-        self.proc = None
-        self._port.stopped()
+    def signalled(self) -> int:
+        # postgres itself: runuser does not pass every signal on.
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return super().signalled()
 
     def remove(self) -> None:
-        self.stop()
-        self._port.close()
+        self.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -60,7 +60,7 @@ class SquattedRedis(RedisServer):
         try:
             super()._launch(held)
         finally:
-            self.lost_log = self._log.read_text()
+            self.lost_log = self.log.read_text()
 
 
 def redis_client(url: str) -> Any:
@@ -96,10 +96,10 @@ def test_the_redis_url_carries_its_password_and_none_gets_in_without(
         bare.ping()
     # Another run's Redis on that port would not answer as ours.
     other = RedisServer(tmp_path / "other")
-    assert redis_server._answers(redis_server.port) is True
-    assert other._answers(redis_server.port) is False
+    assert redis_server.answers(redis_server.port) is True
+    assert other.answers(redis_server.port) is False
     with ports.Reservation() as nothing:
-        assert other._answers(nothing.port) is None
+        assert other.answers(nothing.port) is None
 
 
 def test_a_redis_restart_keeps_its_port_held_while_down(
@@ -130,8 +130,8 @@ def test_postgres_answers_only_from_its_own_data_directory() -> None:
     ours, other = PostgresServer(), PostgresServer()
     try:
         ours.start()
-        assert ours._answers(ours.port) is True
-        assert other._answers(ours.port) is False
+        assert ours.answers(ours.port) is True
+        assert other.answers(ours.port) is False
     finally:
         ours.remove()
         other.remove()

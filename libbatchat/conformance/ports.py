@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +131,76 @@ class KeptPort:
         if self._held is not None:
             self._held.release()
             self._held = None
+
+
+class Daemon:
+    """A server process of ours on a ``KeptPort``, its output in ``log``.
+    A subclass gives its command line and how it is known to answer as
+    ours; a restart (``start`` after ``stop``) keeps the port."""
+
+    what = "the server"
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._port = KeptPort()
+
+    @property
+    def port(self) -> int:
+        return self._port.port
+
+    def argv(self, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def answers(self, port: int) -> bool | None:
+        """For ``wait_ready``: True if ours answers on ``port``, False if
+        someone else does, None while nobody does."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Returns once it answers as ours."""
+        self._port.start(self._launch)
+
+    def _launch(self, held: Reservation) -> None:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                self.argv(held.port), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        try:
+            wait_ready(
+                self.proc,
+                held.port,
+                lambda: self.answers(held.port),
+                lambda: self.log.read_text(errors="replace"),
+                what=self.what,
+            )
+        except StartError:
+            self.stop(signal.SIGKILL)
+            raise
+
+    def signalled(self) -> int:
+        """The process to signal (a wrapper may not pass signals on)."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, sig: int | None = None) -> None:
+        """Stop it (``stop_signal`` by default) and hold its port."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.signalled(), self.stop_signal if sig is None else sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._port.stopped()
+
+    def close(self) -> None:
+        """Stop it for good, letting its port go."""
+        self.stop()
+        self._port.close()
 
 
 def taken(port: int, host: str = HOST) -> bool:
