@@ -229,7 +229,11 @@ def test_two_nodes_share_accounts_in_postgresql(
     for p in programs:
         p.proc.send_signal(signal.SIGTERM)
         assert p.wait() == 0
-        assert "s3cr3t" not in p.stderr()
+        err = p.stderr()
+        assert "s3cr3t" not in err
+        # Redis's password, in the --cluster URL, is not logged either.
+        assert "joined the cluster at redis://:***@" in err
+        assert redis_server.password not in err
 
 
 def test_conformance_across_two_nodes(
