@@ -10,8 +10,8 @@ advances it; the network is real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from libbatchat.client import (
     Update,
     VirtualClock,
 )
+from libbatchat.conformance.ports import Reservation
 
 HOST = "127.0.0.1"
 WAIT = 10.0  # real seconds any one wait may take before the test fails
@@ -58,11 +59,15 @@ async def within(awaitable: Coroutine[Any, Any, T] | asyncio.Future[T]) -> T:
         return await awaitable
 
 
+# Held (bound, never listening) until the test run ends: a port released at
+# once could be listening for another process by the time a test dials it.
+_CLOSED: list[Reservation] = []
+
+
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens (connections are refused)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    _CLOSED.append(Reservation())
+    return _CLOSED[-1].port
 
 
 class Servers:
@@ -72,6 +77,7 @@ class Servers:
         self.tmp = tmp
         self.limits = limits
         self.running: dict[int, aio.Server] = {}
+        self.down: dict[int, Reservation] = {}  # ports of stopped servers
 
     def _store(self) -> AccountStore | None:
         # A file store survives a restart, as a real server's accounts do.
@@ -81,17 +87,27 @@ class Servers:
 
     async def start(self, port: int = 0) -> Address:
         server = aio.Server(HOST, port, limits=self.limits, accounts=self._store())
-        await server.start()
+        try:
+            await server.start()
+        finally:
+            if port in self.down:
+                self.down.pop(port).release()
         self.running[server.port] = server
         return Address(HOST, server.port)
 
     async def stop(self, address: Address) -> None:
+        """Stop it, holding its port for a restart (``start(port)``)."""
         await self.running.pop(address.port).close()
+        with contextlib.suppress(OSError):  # taken meanwhile: the restart says so
+            self.down[address.port] = Reservation(address.port)
 
     async def close(self) -> None:
         for server in list(self.running.values()):
             await server.close()
         self.running.clear()
+        for held in self.down.values():
+            held.release()
+        self.down.clear()
 
     async def __aenter__(self) -> Servers:
         return self

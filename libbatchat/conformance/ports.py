@@ -105,7 +105,12 @@ class KeptPort:
         """``launch`` the server on its port: the first time on a free one
         (``on_free_port``), later on the same one."""
         if not self.port:
-            self.port = on_free_port(lambda held: (launch(held), held.port)[1])
+
+            def first(held: Reservation) -> int:
+                launch(held)
+                return held.port
+
+            self.port = on_free_port(first)
             return
         held, self._held = self._held, None
         try:
