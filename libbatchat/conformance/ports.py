@@ -112,18 +112,19 @@ class KeptPort:
 
             self.port = on_free_port(first)
             return
+        lost = f"port {self.port} was taken while its server was down"
         held, self._held = self._held, None
-        try:
-            if held is None:
+        if held is None:
+            try:
                 held = Reservation(self.port)
+            except OSError as exc:
+                raise StartError(f"{lost}: {exc}") from None
+        try:
             launch(held)
-        except (OSError, PortTaken) as exc:
-            raise StartError(
-                f"port {self.port} was taken while its server was down: {exc}"
-            ) from None
+        except PortTaken as exc:
+            raise StartError(f"{lost}: {exc}") from None
         finally:
-            if held is not None:
-                held.release()
+            held.release()
 
     def stopped(self) -> None:
         """Hold the port again, now that its server is down (if nobody took
