@@ -27,13 +27,13 @@ from libbatchat.conformance.ports import HOST
 
 
 class RedisServer(RedisDaemon):
+    stop_signal = signal.SIGKILL  # at once, even when paused
+
     def __init__(self, workdir: Path) -> None:
         binary = redis_server_path()
         if binary is None:
             pytest.skip("redis-server is not installed (apt-get install redis-server)")
         super().__init__(binary, workdir)
-
-    stop_signal = signal.SIGKILL  # at once, even when paused
 
 
 @pytest.fixture
