@@ -1,7 +1,7 @@
 """One accepted connection of the asyncio server: its protocol object.
 
 Bytes read go to the server's core; the lines the core queues for the peer
-wait in the server's ``unsent`` until it flushes them (``Server._flush``).
+wait in ``unsent`` until the server flushes them (``Server._flush``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         "session",
         "sock",
         "transport",
+        "unsent",
     )
 
     def __init__(
@@ -65,13 +66,18 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.dialect = dialect
         # The socket the transport writes to, given only where a send() on it
         # while the transport's buffer is empty is what transport.write()
-        # would do itself (see Server._flush_one); None for TLS and uvloop.
+        # would do itself (see Server._flush_these); None for TLS and uvloop.
         self.sock = sock
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
         # Made once its unsent bytes first reach the meter's floor: below
         # it a count is no news to the core, and most peers never get there.
         self.meter: QueueMeter | None = None
+        # Lines for this peer not yet handed to the transport: the server
+        # joins them into one write per loop iteration (see Server._flush).
+        # None, not an empty list, while there are none: that is most of the
+        # time, for most connections.
+        self.unsent: list[bytes] | None = None
         self.closing = False
         self.refused = False
         self.gone = False  # connection_lost() was called
@@ -127,10 +133,10 @@ class _ServerProtocol(asyncio.BufferedProtocol):
             self._abort = None
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
+        self.unsent = None
         if self.session is None:
             return
         session = self.session
-        self.server.unsent.pop(session, None)
         self.server.protocols.pop(session, None)
         log.debug("transport closed %s (session %d)", session.peer, session.id)
         self.server.apply(self.server.core.disconnect(session))
@@ -151,11 +157,10 @@ class _ServerProtocol(asyncio.BufferedProtocol):
 
     def flush(self) -> None:
         """Hand the lines queued for this peer to the transport now."""
-        if self.session is None or self.transport is None:
+        unsent = self.unsent
+        if not unsent or self.transport is None:
             return
-        unsent = self.server.unsent.pop(self.session, None)
-        if not unsent:
-            return
+        self.unsent = None
         if self.transport.is_closing():
             # Lost under us: nothing written now could reach the peer.
             return

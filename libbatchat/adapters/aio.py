@@ -17,12 +17,11 @@ import asyncio
 import collections
 import functools
 import importlib
-import operator
 import socket
 import ssl
 import time
 from asyncio.selector_events import BaseSelectorEventLoop
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,15 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Listen", "Server", "ServerStats", "run"]
 
 T = TypeVar("T")
-
-
-_SESSION = operator.itemgetter(0)
-_LINE = operator.itemgetter(1)
-
-
-def _consume(it: Iterator[object]) -> None:
-    # Runs an iterator to its end in C, keeping nothing.
-    collections.deque(it, maxlen=0)
 
 
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
@@ -134,14 +124,10 @@ class Server:
         self._timer_at: float | None = None
         self._pending: collections.deque[Output] = collections.deque()
         self.read_buffer = memoryview(bytearray(_READ_SIZE))
-        # The lines for each peer not yet handed to its transport, written
-        # out by _flush() once per loop iteration: a peer then gets one
-        # send() for all the lines this iteration produced for it, not one
-        # per line. Keyed by session, not kept on the protocol: a line is
-        # then queued without first finding its connection (see _apply_one).
-        self.unsent: collections.defaultdict[Session, list[bytes]] = (
-            collections.defaultdict(list)
-        )
+        # Connections with lines in ``unsent``, written out by _flush() once
+        # per loop iteration: a peer then gets one send() for all the lines
+        # this iteration produced for it, not one per line.
+        self._unflushed: list[_ServerProtocol] = []
         self._flush_handle: asyncio.Handle | None = None
         # Whether the lines waiting for the flush include a broadcast (one
         # core call's lines to more than two peers): see _flush_next().
@@ -271,23 +257,25 @@ class Server:
             self.on_applied()
 
     def _apply_one(self, out: Output) -> None:
-        # Per line only an append: whether its connection can take writes
-        # (open, not closing) is asked once per connection when its lines
-        # are flushed, not once per line (see _flush_one()).
+        # Per line only a lookup and an append: the checks that a
+        # connection can take writes are made once per connection when its
+        # lines are flushed, not once per line (see _flush()).
         sends = out.sends
         if sends:
-            unsent = self.unsent
-            if len(sends) == 1:
-                session, data = sends[0]
-                unsent[session].append(data)
-            else:
-                if len(sends) > 2:
-                    self._broadcast = True
-                # A broadcast to a room of 1,000 is 1,000 appends: done by
-                # map() in C, not by a Python loop over the pairs.
-                queues = map(unsent.__getitem__, map(_SESSION, sends))
-                _consume(map(list.append, queues, map(_LINE, sends)))
-            if self._flush_handle is None and self._loop is not None:
+            if len(sends) > 2:
+                self._broadcast = True
+            get, unflushed = self.protocols.get, self._unflushed
+            for session, data in sends:
+                proto = get(session)
+                if proto is None or proto.closing:
+                    continue
+                unsent = proto.unsent
+                if unsent is None:
+                    proto.unsent = [data]
+                    unflushed.append(proto)
+                else:
+                    unsent.append(data)
+            if unflushed and self._flush_handle is None and self._loop is not None:
                 self._flush_handle = self._loop.call_soon(self._flush_next)
         if out.pause or out.resume or out.closes or out.jobs:
             self._apply_rest(out)
@@ -335,65 +323,69 @@ class Server:
         # the sessions they accepted.)
         if not self.listen:
             return
-        unsent = self.unsent
-        for session in [s for s in unsent if s.segmented]:
-            self._flush_one(session, unsent.pop(session))
+        now: list[_ServerProtocol] = []
+        later: list[_ServerProtocol] = []
+        for proto in self._unflushed:
+            session = proto.session
+            (now if session is not None and session.segmented else later).append(proto)
+        if now:
+            self._unflushed = later
+            self._flush_these(now)
 
     def _flush(self) -> None:
         self._flush_handle = None
         self._broadcast = False
-        # Popped one by one, not swapped for an empty dict: a close() on the
-        # way (a lost transport's session ends) flushes that peer's lines
-        # first, and must find them here.
-        unsent = self.unsent
-        while unsent:
-            self._flush_one(*unsent.popitem())
+        unflushed, self._unflushed = self._unflushed, []
+        self._flush_these(unflushed)
 
-    def _flush_one(self, session: Session, lines: list[bytes]) -> None:
-        proto = self.protocols.get(session)
-        if proto is None or proto.closing:
-            # Gone, or closing: close() flushed what came before it.
-            return
-        transport = proto.transport
-        assert transport is not None  # set before it is in protocols
-        if transport.is_closing():
-            # Lost under us (asyncio calls connection_lost a turn
-            # later): nothing written now could reach the peer.
-            proto.lose()
-            return
-        if len(lines) == 1:
-            data = lines[0]
-        elif session.segmented:
-            proto.write_many(lines)
-            data = b""
-        else:
-            data = b"".join(lines)
-        sock = proto.sock
-        # With nothing in the transport's buffer, transport.write() would
-        # call send() first too; calling it here skips the transport's
-        # checks and, when it takes everything, the meter's question
-        # below. What send() leaves (a partial write, EAGAIN, an error)
-        # goes to transport.write(), which buffers it, or meets the same
-        # error and closes the transport.
-        if data and sock is not None and not transport.get_write_buffer_size():
-            try:
-                sent = sock.send(data)
-            except OSError:
-                sent = 0
-            if sent == len(data):
-                if proto.meter is not None and proto.meter.reported:
-                    proto.report_queue()
-                return
-            data = data[sent:]
-        if data:
-            transport.write(data)
-        # The meter's question, asked here without two calls per write:
-        # most writes leave nothing queued, with nothing reported (and
-        # no meter made: it comes with the first count worth one).
-        meter = proto.meter
-        reported = 0 if meter is None else meter.reported
-        if transport.get_write_buffer_size() != reported:
-            proto.report_queue()
+    def _flush_these(self, unflushed: list[_ServerProtocol]) -> None:
+        for proto in unflushed:
+            unsent = proto.unsent
+            if not unsent or proto.closing:
+                continue
+            proto.unsent = None
+            transport = proto.transport
+            assert transport is not None  # set before it is in protocols
+            if transport.is_closing():
+                # Lost under us (asyncio calls connection_lost a turn
+                # later): nothing written now could reach the peer.
+                proto.lose()
+                continue
+            if len(unsent) == 1:
+                data = unsent[0]
+            else:
+                session = proto.session
+                if session is not None and session.segmented:
+                    proto.write_many(unsent)
+                    data = b""
+                else:
+                    data = b"".join(unsent)
+            sock = proto.sock
+            # With nothing in the transport's buffer, transport.write() would
+            # call send() first too; calling it here skips the transport's
+            # checks and, when it takes everything, the meter's question
+            # below. What send() leaves (a partial write, EAGAIN, an error)
+            # goes to transport.write(), which buffers it, or meets the same
+            # error and closes the transport.
+            if data and sock is not None and not transport.get_write_buffer_size():
+                try:
+                    sent = sock.send(data)
+                except OSError:
+                    sent = 0
+                if sent == len(data):
+                    if proto.meter is not None and proto.meter.reported:
+                        proto.report_queue()
+                    continue
+                data = data[sent:]
+            if data:
+                transport.write(data)
+            # The meter's question, asked here without two calls per write:
+            # most writes leave nothing queued, with nothing reported (and
+            # no meter made: it comes with the first count worth one).
+            meter = proto.meter
+            reported = 0 if meter is None else meter.reported
+            if transport.get_write_buffer_size() != reported:
+                proto.report_queue()
 
     def _start_job(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
