@@ -33,6 +33,7 @@ from .server_config import (
     open_store,
     raise_file_limit,
     tls_context,
+    tune_gc,
 )
 
 # What other code imports from here, from before the settings had a module.
@@ -47,6 +48,7 @@ __all__ = [
     "open_store",
     "raise_file_limit",
     "tls_context",
+    "tune_gc",
 ]
 
 log = logging.getLogger("batchat.server")
@@ -237,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.warning("%s has no TLS: what its clients send crosses in clear", spec)
     try:
         store = open_store(args.db, environ)
+        tune_gc()
         if args.adapter == "asyncio":
             aio_server = aio.Server(
                 args.host,
