@@ -39,6 +39,8 @@ EVENTS = {
     "epoll_wait": "syscalls:sys_enter_epoll_wait",
     "epoll_pwait": "syscalls:sys_enter_epoll_pwait",
     "epoll_ctl": "syscalls:sys_enter_epoll_ctl",
+    # Thread wake-ups and contended locks (the threaded adapter).
+    "futex": "syscalls:sys_enter_futex",
     "all": "raw_syscalls:sys_enter",
 }
 _NAMES = {tracepoint: name for name, tracepoint in EVENTS.items()}

@@ -47,10 +47,13 @@ class Conn:
 
     Output is queued under the core lock and sent after it is released:
     ``send()`` gives up the GIL, and doing it under the lock would make every
-    other thread that wants the core queue behind each system call. The
-    thread that released the lock sends what the socket takes at once
-    (``flush``); the connection's writer thread only sends what a full socket
-    could not take, and everything once the connection is closing.
+    other thread that wants the core queue behind each system call. A line
+    first goes to ``pending`` (a plain list, guarded by the server's
+    ``_dirty_lock``, so queueing a delivery takes no lock of its own); the
+    server's flusher hands each connection's pending lines over in one go
+    (``hand_over``) and sends what the socket takes at once (``send``); the
+    connection's writer thread only sends what a full socket could not take,
+    and everything once the connection is closing.
     """
 
     def __init__(self, server: Server, sock: Stream, peer: str) -> None:
@@ -67,9 +70,10 @@ class Conn:
         self.cond = threading.Condition(self.guard)
         self.outbound: collections.deque[bytes] = collections.deque()
         self.queued = 0
-        # Whether the server's list of connections to flush has this one
-        # (guarded by the server's ``_dirty_lock``).
-        self.dirty = False
+        # Lines queued by the core and not yet handed to ``outbound``; not
+        # None exactly while the server's list of connections to flush has
+        # this one (both guarded by the server's ``_dirty_lock``).
+        self.pending: list[bytes] | None = None
         # One thread at a time sends (a flusher or the writer), holding a
         # batch taken off ``outbound``; meanwhile nothing may jump ahead of it.
         self.sending = False
@@ -116,17 +120,16 @@ class Conn:
 
     # Called with the core lock held.
 
-    def enqueue(self, data: bytes) -> None:
-        with self.guard:
-            if self.closing or self.aborted:
-                return
-            self.outbound.append(data)
-            self.queued += len(data)
-
     def close(self, grace: float) -> None:
-        with self.cond:
+        # The lines the core queued before closing go out before the end:
+        # into ``outbound`` now, where the writer finds them.
+        with self.server._dirty_lock, self.cond:
+            lines, self.pending = self.pending, None
             if self.closing or self.aborted:
                 return
+            if lines:
+                self.outbound.extend(lines)
+                self.queued += sum(map(len, lines))
             self.closing = True
             self.abort_at = self.server.clock() + grace
             self.cond.notify()
@@ -134,7 +137,8 @@ class Conn:
         self.readable.set()
 
     def abort(self) -> None:
-        with self.cond:
+        with self.server._dirty_lock, self.cond:
+            self.pending = None
             self.aborted = True
             self.outbound.clear()
             self.queued = 0
@@ -142,26 +146,46 @@ class Conn:
         self.readable.set()
         shutdown(self.sock)
 
-    # Called without the core lock.
+    # Called by the server's flusher.
 
-    def flush(self) -> None:
-        """Send what is queued as far as the socket takes it without blocking."""
-        direct = self.direct
+    def hand_over(self, lines: list[bytes]) -> bytes | None:
+        """Queue ``lines`` (taken off ``pending``, ``_dirty_lock`` held);
+        returns the batch for the caller to ``send()`` at once, or None
+        when the writer's job (or nothing to do)."""
         with self.guard:
-            if not self.outbound:
-                return
-            if direct is None or self.stalled or self.closing:
+            if self.closing or self.aborted:
+                return None
+            size = sum(map(len, lines))
+            self.queued += size
+            if (
+                not self.outbound
+                and not self.sending
+                and not self.stalled
+                and not self.segmented
+                and self.direct is not None
+                and size <= _SEND_BATCH
+            ):
+                # The usual case: nothing waits before these, so they are
+                # the batch, without a trip through ``outbound``.
+                self.sending = True
+                return lines[0] if len(lines) == 1 else b"".join(lines)
+            self.outbound.extend(lines)
+            if self.sending:
+                # The writer is sending; it takes these when its batch is out.
+                return None
+            if self.direct is None or self.stalled:
                 # The writer's job (it may be waiting for it).
                 self.cond.notify()
-                data = None
-            elif self.sending:
-                # The thread sending takes this too when its batch is out.
-                data = None
-            else:
-                data = self._take()
-                self.sending = True
-        while data is not None:
-            assert direct is not None and _DONTWAIT is not None
+                return None
+            self.sending = True
+            return self._take()
+
+    def send(self, data: bytes) -> None:
+        """Send ``data`` (from ``hand_over``) and what follows it, as far as
+        the socket takes them without blocking; the core lock not held."""
+        direct = self.direct
+        assert direct is not None and _DONTWAIT is not None
+        while True:
             try:
                 sent = direct.send(data, _DONTWAIT)
             except OSError:
@@ -180,10 +204,9 @@ class Conn:
                     self.sending = False
                     if self.outbound or self.closing:
                         self.cond.notify()
-                    data = None
-                else:
-                    # More came while this batch was out: one send for it all.
-                    data = self._take()
+                    break
+                # More is queued (a segmented dialect's next message).
+                data = self._take()
         # Sent or not, the queue may have crossed a limit the core must hear
         # about.
         self.report()

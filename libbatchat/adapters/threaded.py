@@ -109,8 +109,8 @@ class Server:
         self._timer_cond = threading.Condition(self.lock)
         self._timer_wake: float | None = None
         self._conns: dict[Session, Conn] = {}
-        # The connections with lines queued and not yet flushed, and whether
-        # a thread is flushing; both guarded by _dirty_lock.
+        # The connections with lines pending (``Conn.pending``), and whether
+        # a thread is flushing; all guarded by _dirty_lock.
         self._dirty: list[Conn] = []
         self._flushing = False
         self._dirty_lock = threading.Lock()
@@ -227,7 +227,8 @@ class Server:
         sending at once would hand it back and forth on each one (a thread
         switch per delivery), while the lines queued meanwhile are joined
         into one send per connection. The list has a lock of its own, so
-        the flusher never waits for the core.
+        the flusher never waits for the core; it holds that lock to hand
+        the pending lines over, not while sending.
         """
         with self._dirty_lock:
             if self._flushing or not self._dirty:
@@ -241,10 +242,20 @@ class Server:
                         self._flushing = False
                         return
                     self._dirty = []
+                    ready = []
                     for conn in dirty:
-                        conn.dirty = False
-                for conn in dirty:
-                    conn.flush()
+                        lines = conn.pending
+                        if lines is None:
+                            continue  # closed or aborted since: taken there
+                        conn.pending = None
+                        ready.append((conn, conn.hand_over(lines)))
+                for conn, data in ready:
+                    if data is None:
+                        # Queued for the writer: the core may need to hear
+                        # how much now waits (a slow reader's limits).
+                        conn.report()
+                    else:
+                        conn.send(data)
         except BaseException:
             with self._dirty_lock:
                 self._flushing = False
@@ -255,29 +266,23 @@ class Server:
     def apply(self, out: Output) -> None:
         """Queue the output's lines and act on the rest; the caller sends the
         lines with ``_flush()`` after releasing the lock."""
-        # One write per connection for all its lines in this output.
-        written: dict[Conn, list[bytes]] = {}
-        for session, data in out.sends:
-            conn = self._conns.get(session)
-            if conn is not None:
-                lines = written.get(conn)
-                if lines is None:
-                    written[conn] = [data]
-                else:
-                    lines.append(data)
-        for conn, lines in written.items():
-            if conn.segmented:
-                # Its dialect reads a message per segment: no joining.
-                for data in lines:
-                    conn.enqueue(data)
-            else:
-                conn.enqueue(lines[0] if len(lines) == 1 else b"".join(lines))
-        if written:
+        # Per line only a lookup and an append, under one lock for them
+        # all: the flusher joins each connection's lines into one send.
+        sends = out.sends
+        if sends:
+            get = self._conns.get
             with self._dirty_lock:
-                for conn in written:
-                    if not conn.dirty:
-                        conn.dirty = True
-                        self._dirty.append(conn)
+                dirty = self._dirty
+                for session, data in sends:
+                    conn = get(session)
+                    if conn is None:
+                        continue
+                    lines = conn.pending
+                    if lines is None:
+                        conn.pending = [data]
+                        dirty.append(conn)
+                    else:
+                        lines.append(data)
         for session in out.pause:
             conn = self._conns.get(session)
             if conn is not None:
