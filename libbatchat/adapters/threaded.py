@@ -236,6 +236,10 @@ class Server:
             self._flushing = True
         try:
             while True:
+                # Let the threads that have input in hand queue their lines
+                # first (a waiting thread takes the GIL here): they join this
+                # pass's sends instead of costing a pass of their own.
+                time.sleep(0)
                 with self._dirty_lock:
                     dirty = self._dirty
                     if not dirty:
