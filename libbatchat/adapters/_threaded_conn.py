@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 
 RECV_SIZE = 65536
 
-# The writer joins queued lines into one send of at most this many bytes.
+# Queued lines are joined into one send of at most this many bytes.
 _SEND_BATCH = 65536
 # Where the system has it, a line is first sent at once without blocking by
-# the thread that made it; only what the socket cannot take waits for the
-# connection's writer thread. Waking a writer per line costs a thread
-# switch per delivery, most of the adapter's time under fanout.
+# the server's flusher (a thread that called the core); only what the socket
+# cannot take waits for the connection's writer thread. Waking a writer per
+# line costs a thread switch per delivery, most of the adapter's time under
+# fanout.
 _DONTWAIT: int | None = getattr(socket, "MSG_DONTWAIT", None)
 
 
