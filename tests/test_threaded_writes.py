@@ -56,6 +56,8 @@ class Taking(socket.socket):
 def server() -> Iterator[threaded.Server]:
     srv = threaded.Server(port=0)
     yield srv
+    for conn in srv._conns.values():
+        conn.sock.close()
     srv.core.accounts.close()
     srv._executor.shutdown()
 
