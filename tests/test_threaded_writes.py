@@ -18,14 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from libbatchat import Chat, Closing, Message, Nick
-from libbatchat._events import Event
+from libbatchat import Closing
 from libbatchat._session import Output, Session
 from libbatchat.adapters import threaded
 from libbatchat.adapters._threaded_conn import Conn
 from tests.adapters_harness import RawClient, Running, SyncClient, fast, start
-
-TEXT = "x" * 2000  # a line long enough to fill socket buffers in a few hundred
+from tests.writes_harness import fill, five_more, numbers, read_all
 
 
 class Taking(socket.socket):
@@ -188,53 +186,18 @@ def _conn_of(running: Running, nick: str) -> Conn:
     return found[0]
 
 
-def _numbers(events: list[Event]) -> list[int]:
-    numbers = []
-    for event in events:
-        if isinstance(event, Message):
-            number, _, rest = event.text.partition(" ")
-            assert rest in (TEXT, "short"), f"message {number} arrived damaged"
-            numbers.append(int(number))
-    return numbers
-
-
 def _fill(running: Running) -> tuple[RawClient, SyncClient, int]:
     """A reader named slow whose socket is full, and how many were sent."""
-    slow = running.raw(rcvbuf=4096)
-    slow.send(Nick(nick="slow"))
-    slow.wait_for(lambda e: getattr(e, "code", None) == 218)
-    sender = running.connect()
-    assert sender.request(Nick(nick="sender")).code == 218
-    conn = _conn_of(running, "slow")
-    sent = 0
-    while not conn.outbound:
-        assert sent < 3000, "the server's socket buffer never filled"
-        for _ in range(20):
-            text = f"{sent} {TEXT}"
-            assert sender.request(Chat(target="slow", text=text)).code == 215
-            sent += 1
-    # More while it is queued: these must queue behind, not jump ahead.
-    for _ in range(20):
-        assert sender.request(Chat(target="slow", text=f"{sent} {TEXT}")).code == 215
-        sent += 1
-    return slow, sender, sent
+    return fill(running, lambda: bool(_conn_of(running, "slow").outbound))
 
 
 def test_a_reader_that_falls_behind_gets_every_line_once_in_order(
     running: Running,
 ) -> None:
     slow, sender, sent = _fill(running)
-    got: list[int] = []
-    while len(got) < sent:
-        event = slow.next_event()
-        assert event is not None, f"connection ended after {len(got)} of {sent}"
-        got.extend(_numbers([event]))
-    assert got == list(range(sent))
+    read_all(slow, sent)
     # Caught up: the next lines go out directly again, and arrive.
-    for n in range(sent, sent + 5):
-        assert sender.request(Chat(target="slow", text=f"{n} short")).code == 215
-    tail = [slow.next_event() for _ in range(5)]
-    assert _numbers([e for e in tail if e is not None]) == list(range(sent, sent + 5))
+    five_more(slow, sender, sent)
     conn = _conn_of(running, "slow")
     assert not conn.stalled
 
@@ -247,5 +210,5 @@ def test_a_close_while_lines_are_queued_sends_them_all_first(running: Running) -
     events = slow.read_to_eof()
     closer.join(30)
     assert not closer.is_alive()
-    assert _numbers(events) == list(range(sent))
+    assert numbers(events) == list(range(sent))
     assert isinstance(events[-1], Closing) and events[-1].reason == "shutdown"

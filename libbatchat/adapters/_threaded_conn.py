@@ -1,7 +1,8 @@
 """The threaded server's connections: a socket, its outbound queue, two threads.
 
 Also what the threaded server and client share about a socket: the stream
-type (plain or TLS), the read size, and how to wake a blocked thread.
+type (plain or TLS), the read size, and how to wake a blocked thread; and
+how a refused connection gets its CLOSING line without threads of its own.
 """
 
 from __future__ import annotations
@@ -322,3 +323,22 @@ class Conn:
         if last:
             self.sock.close()
             self.server.forget(self)
+
+
+def refuse(sock: socket.socket, data: bytes) -> None:
+    """Send a refused connection its CLOSING line and close, without threads.
+
+    A refusal must not cost the two threads a connection gets: the server may
+    be refusing precisely because it cannot start more. A fresh socket's send
+    buffer holds one short line, so a non-blocking send does not lose it.
+    """
+    sock.setblocking(False)
+    with contextlib.suppress(OSError):
+        sock.send(data)
+    shutdown(sock, socket.SHUT_WR)
+    # Unread input makes close() send a reset, which can destroy the line
+    # before the peer reads it; drop what has arrived so far.
+    with contextlib.suppress(OSError):
+        while sock.recv(RECV_SIZE):
+            pass
+    sock.close()

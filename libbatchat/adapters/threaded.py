@@ -17,7 +17,6 @@ lives in ``_threaded_client``, a connection's half of the server in
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import ssl
@@ -45,7 +44,7 @@ from ._common import (
 )
 from ._system import RESOURCE_ERRNOS, Backoff, Throttled, listen, resolve
 from ._threaded_client import Client
-from ._threaded_conn import RECV_SIZE, Conn, Stream, shutdown
+from ._threaded_conn import Conn, Stream, refuse, shutdown
 from ._tls import TlsSocket
 
 __all__ = ["Client", "Listen", "Server"]
@@ -54,25 +53,6 @@ _P = ParamSpec("_P")
 
 # A flush pass over at least this many connections first yields the GIL.
 _JOINED_PASS = 16
-
-
-def _refuse(sock: socket.socket, data: bytes) -> None:
-    """Send a refused connection its CLOSING line and close, without threads.
-
-    A refusal must not cost the two threads a connection gets: the server may
-    be refusing precisely because it cannot start more. A fresh socket's send
-    buffer holds one short line, so a non-blocking send does not lose it.
-    """
-    sock.setblocking(False)
-    with contextlib.suppress(OSError):
-        sock.send(data)
-    shutdown(sock, socket.SHUT_WR)
-    # Unread input makes close() send a reset, which can destroy the line
-    # before the peer reads it; drop what has arrived so far.
-    with contextlib.suppress(OSError):
-        while sock.recv(RECV_SIZE):
-            pass
-    sock.close()
 
 
 class Server:
@@ -405,7 +385,7 @@ class Server:
             session, out = self.core.connect(peer, dialect)
             if not session.open:
                 if tls is None:
-                    _refuse(sock, b"".join(d for s, d in out.sends if s is session))
+                    refuse(sock, b"".join(d for s, d in out.sends if s is session))
                 else:
                     # The CLOSING line would need a handshake, and so a
                     # thread: a refused TLS client only sees the close.
