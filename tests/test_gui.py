@@ -351,9 +351,12 @@ def test_two_windows_chat_in_a_room_and_directly(
 ) -> None:
     other = tk.Tk()
     ana = make_app(root, server, identity=Guest("ana"), rooms=("#geral",))
+    # Bruno starts only once ana is in the room (she joins while logging in):
+    # started together, his join could come first, and she would be told he
+    # was there instead of that he joined.
+    logged_in(root, ana)
     bruno = make_app(other, server, identity=Guest("bruno"), rooms=("#geral",))
     try:
-        logged_in(root, ana)
         logged_in(other, bruno)
         pump(root, lambda: shown(ana, "#geral", "bruno joined #geral"), "the notice")
         enter(root, ana, "oi, bruno")

@@ -203,6 +203,8 @@ def test_a_listener_it_does_not_own_is_not_taken_for_the_server() -> None:
         finally:
             proc.kill()
             proc.wait(10)
+            assert proc.stdin is not None
+            proc.stdin.close()
 
 
 def test_a_listener_is_owned_by_its_process_and_its_parents() -> None:
@@ -228,6 +230,8 @@ def test_a_listener_is_owned_by_its_process_and_its_parents() -> None:
         assert proc.stdin is not None
         proc.stdin.close()  # end of input: the child ends, then the shell
         proc.wait(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_a_server_command_that_fails_otherwise_is_not_retried(
