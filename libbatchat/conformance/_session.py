@@ -26,6 +26,7 @@ from ._model import (
     Reply,
     ServerPing,
     Unknown,
+    Who,
 )
 from ._timing import Bucket, Timing, Transcript
 from ._verdict import CaseFailed, CaseSkipped, matches, show
@@ -351,6 +352,14 @@ class Session:
             raise RuntimeError(f"{self.label}: sync with replies outstanding")
         if Cap.PING not in self._dialect.capabilities:
             self.quiet_used = True
+            if self._dialect.who_barrier and self.name:
+                # A query is a barrier too where the server answers in
+                # order: what it queued for this session before handling it
+                # comes first. A quiet period alone is not one under load
+                # (the notice of a login that another session already saw
+                # could still be on its way). The quiet period follows, for
+                # servers that write to other clients from other threads.
+                self.do(Who(), Outcome.USERS, what="barrier WHO")
             deadline = time.monotonic() + self._timing.grace
             while self._pump(deadline):
                 pass

@@ -22,6 +22,9 @@ class Dialect(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[Cap]] = frozenset()
+    # Without PING: whether the answer to a WHO is told apart wherever it
+    # lands in the stream, so that a WHO can serve as a barrier.
+    who_barrier: ClassVar[bool] = False
     terminator: ClassVar[bytes] = b"\n"
     encoding: ClassVar[str] = "utf-8"
 

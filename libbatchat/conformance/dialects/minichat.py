@@ -41,6 +41,7 @@ class MiniChatDialect(Classroom):
             Cap.UNIQUE_NAMES,
         }
     )
+    who_barrier: ClassVar[bool] = True  # the answer to WHO has its own start
     starts: ClassVar[str] = r"FROM \S+ \[|SYSTEM: |ERR |New User\. "
     lf_ends: ClassVar[bool] = False
 

@@ -38,6 +38,7 @@ class SlashChatDialect(Classroom):
     capabilities: ClassVar[frozenset[Cap]] = frozenset(
         {Cap.GUEST, Cap.WHO, Cap.DM, Cap.BROADCAST, Cap.PRESENCE, Cap.QUIT}
     )
+    who_barrier: ClassVar[bool] = True  # the answer to WHO has its own start
     starts: ClassVar[str] = (
         r"Digite seu nome|\[Servidor\] |\[Privado de |Online: |Uso correto: "
         r"|Comandos: "
