@@ -2,9 +2,10 @@
 
 redis-server refuses ``--port 0``, so it is given a reserved port
 (``libbatchat.conformance.ports``), and a password of its own
-(``requirepass``), carried by ``url``: a client of ours cannot talk to
-another run's Redis that took the port, and another run's client cannot
-talk to ours. Nothing is persisted.
+(``requirepass``, in a config file rather than on the command line),
+carried by ``url``: a client of ours cannot talk to another run's Redis
+that took the port, and another run's client cannot talk to ours. Nothing
+is persisted.
 """
 
 from __future__ import annotations
@@ -37,11 +38,17 @@ class RedisDaemon(ports.Daemon):
         return self.proc.pid
 
     def argv(self, port: int) -> list[str]:
+        # The password goes in a file only we can read, not on the command
+        # line, where ps shows it to every user of the machine.
+        config = self.workdir / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"requirepass {self.password}\n")
         return [
             self.binary,
+            str(config),
             "--bind", HOST,
             "--port", str(port),
-            "--requirepass", self.password,
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.workdir),

@@ -100,6 +100,11 @@ def test_the_redis_url_carries_its_password_and_none_gets_in_without(
     assert other.answers(redis_server.port) is False
     with ports.Reservation() as nothing:
         assert other.answers(nothing.port) is None
+    # Not on its command line, which every user of the machine can read.
+    cmdline = Path(f"/proc/{redis_server.pid}/cmdline").read_bytes()
+    assert redis_server.password.encode() not in cmdline
+    config = redis_server.workdir / "redis.conf"
+    assert config.stat().st_mode & 0o077 == 0
 
 
 def test_a_redis_restart_keeps_its_port_held_while_down(
