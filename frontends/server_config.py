@@ -129,9 +129,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     parser.add_argument(
         "--cluster",
         metavar="URL",
+        # From the environment too: a URL with a password does not belong on
+        # a command line, which every local user can read (ps).
+        default=environ.get("BATCHAT_CLUSTER") or None,
         help=(
             "join the nodes sharing this Redis (redis://HOST:PORT/DB) as one "
-            "chat; asyncio adapter only (see docs/cluster.md)"
+            "chat; asyncio adapter only (see docs/cluster.md). Default "
+            "$BATCHAT_CLUSTER: the place for a URL with a password"
         ),
     )
     parser.add_argument(

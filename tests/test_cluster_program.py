@@ -120,6 +120,38 @@ def test_unreachable_redis_is_one_clear_line() -> None:
     assert "Traceback" not in err
 
 
+def test_the_url_may_come_from_the_environment(
+    redis_server: RedisServer,  # noqa: F811
+    programs: list[Program],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """BATCHAT_CLUSTER instead of --cluster: the password stays off the
+    command line, and the node joins the same chat."""
+    (flagged,) = nodes(redis_server, programs, tmp_path, 1)
+    quiet_node = Program(
+        tmp_path,
+        "--port", "0",
+        "--db", str(tmp_path / "accounts.db"),
+        *CLUSTER_FLAGS,
+        *FAST_FLAGS,
+        env={"BATCHAT_CLUSTER": redis_server.url},
+    )  # fmt: skip
+    programs.append(quiet_node)
+    port = quiet_node.listening()
+    cmdline = Path(f"/proc/{quiet_node.proc.pid}/cmdline").read_bytes()
+    assert redis_server.password.encode() not in cmdline
+
+    async def test(url: str) -> None:
+        try:
+            ana = await login(At(flagged), "Ana")  # type: ignore[arg-type]
+            bob = await login(At(port), "Bob", ana)  # type: ignore[arg-type]
+            assert await ask(bob, Who()) == "Ana Bob"
+        finally:
+            await At.close_all()
+
+    run(redis_server, test)
+
+
 def test_sigkill_of_a_node(
     redis_server: RedisServer,  # noqa: F811
     programs: list[Program],  # noqa: F811
