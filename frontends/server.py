@@ -162,7 +162,7 @@ def _check_cluster(args: argparse.Namespace) -> str:
     if args.adapter != "asyncio":
         return "--cluster needs --adapter asyncio (the threaded adapter has no bus)"
     if not args.cluster.startswith(("redis://", "rediss://", "unix://")):
-        return f"--cluster wants redis://HOST:PORT/DB, not {args.cluster!r}"
+        return f"--cluster wants redis://HOST:PORT/DB, not {redact(args.cluster)!r}"
     if not args.cluster_ttl > args.cluster_heartbeat > 0:
         return "--cluster-ttl must exceed --cluster-heartbeat, both positive"
     try:

@@ -103,8 +103,9 @@ async def ana_bob_cy(ports: list[int]) -> tuple[list[At], list[aio.Client]]:
 def test_cluster_flags_are_checked() -> None:
     code, err = usage("--cluster", "redis://127.0.0.1:1/0", "--adapter", "threaded")
     assert code == 2 and "--cluster needs --adapter asyncio" in err
-    code, err = usage("--cluster", "http://x")
+    code, err = usage("--cluster", "http://:secret@x")
     assert code == 2 and "redis://HOST:PORT/DB" in err
+    assert "secret" not in err and "http://:***@x" in err
     code, err = usage("--cluster", "redis://127.0.0.1:1/0", "--cluster-ttl", "0.1")
     assert code == 2 and "--cluster-ttl must exceed" in err
 
