@@ -48,7 +48,6 @@ __all__ = [
     "open_store",
     "raise_file_limit",
     "tls_context",
-    "tune_gc",
 ]
 
 log = logging.getLogger("batchat.server")

@@ -31,10 +31,11 @@ PROG = "batchat-server"
 # has queued them. At CPython's default (a young collection every 700 net
 # allocations) one broadcast meets several collections, each promotes the
 # pairs still alive, and the promoted ones soon set off full collections that
-# walk the whole heap. Measured in the benchmark's fanout-1000-flat: 29 full
-# collections of about 75 ms each, more than half of the server's CPU. With a
-# young generation this size the pairs die by reference count before any
-# collection looks at them.
+# walk the whole heap. Measured in the benchmark's fanout-1000-flat: 27 full
+# collections of about 55 ms each, and with the young ones 1.76 s of the
+# server's 3.72 s of CPU (docs/performance.md). With a young generation
+# this size the pairs die by reference count before any collection looks at
+# them.
 GC_YOUNG_THRESHOLD = 20_000
 ENV_PREFIX = "BATCHAT_"
 MEMORY = ":memory:"
